@@ -1,0 +1,304 @@
+//! Validation of the catalogue configuration and loading of the Parquet tables.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::config::{CatalogConfig, ColumnConfig, TableConfig};
+use crate::model::{Catalog, ColumnInfo, ForeignKey, SchemaInfo, TableInfo, meta_keys};
+use crate::{CatalogError, tap_schema};
+
+/// Parses a `--table SCHEMA.NAME=PATH` argument into a table configuration.
+pub fn quick_table(arg: &str) -> Result<TableConfig, CatalogError> {
+    let (name, path) = arg.split_once('=').ok_or_else(|| CatalogError::InvalidConfig {
+        key: format!("--table {arg}"),
+        message: "expected SCHEMA.NAME=PATH, e.g. --table gaiadr3.gaia_source=data/gs.parquet"
+            .into(),
+    })?;
+    Ok(TableConfig {
+        name: name.trim().to_string(),
+        path: path.trim().to_string(),
+        ..Default::default()
+    })
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn split_name(key: &str, name: &str) -> Result<(String, String), CatalogError> {
+    let bad = |m: &str| CatalogError::InvalidConfig {
+        key: key.to_string(),
+        message: format!("table name '{name}' {m}"),
+    };
+    let (s, t) = name
+        .split_once('.')
+        .ok_or_else(|| bad("must be qualified as schema.table"))?;
+    if !is_identifier(s) || !is_identifier(t) {
+        return Err(bad(
+            "must consist of lower-case ADQL regular identifiers ([a-z][a-z0-9_]*)",
+        ));
+    }
+    if s.eq_ignore_ascii_case(tap_schema::TAP_SCHEMA) || s == "tap_upload" {
+        return Err(bad("uses a reserved schema name"));
+    }
+    Ok((s.to_string(), t.to_string()))
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Validates `config` and loads every table; relative paths are resolved against `base_dir`.
+pub async fn load(config: &CatalogConfig, base_dir: &Path) -> Result<Catalog, CatalogError> {
+    let ctx = SessionContext::new();
+    let state = ctx.state();
+
+    let mut schemas: Vec<SchemaInfo> = Vec::new();
+    let mut seen_schema = HashSet::new();
+    for (i, s) in config.schemas.iter().enumerate() {
+        let key = format!("catalog.schema[{i}].name");
+        if !is_identifier(&s.name) {
+            return Err(CatalogError::InvalidConfig {
+                key,
+                message: format!(
+                    "schema name '{}' must be a lower-case ADQL regular identifier",
+                    s.name
+                ),
+            });
+        }
+        if !seen_schema.insert(s.name.clone()) {
+            return Err(CatalogError::InvalidConfig {
+                key,
+                message: format!("schema '{}' is declared twice", s.name),
+            });
+        }
+        schemas.push(SchemaInfo {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            utype: s.utype.clone(),
+            tables: Vec::new(),
+        });
+    }
+
+    let mut seen_table = HashSet::new();
+    for (i, t) in config.tables.iter().enumerate() {
+        let key = format!("catalog.table[{i}]");
+        let (schema_name, table_name) = split_name(&format!("{key}.name"), &t.name)?;
+        if !seen_table.insert(t.name.clone()) {
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.name"),
+                message: format!("table '{}' is declared twice", t.name),
+            });
+        }
+        let info = load_table(&state, &key, &schema_name, &table_name, t, base_dir).await?;
+        let pos = match schemas.iter().position(|s| s.name == schema_name) {
+            Some(p) => p,
+            None => {
+                schemas.push(SchemaInfo {
+                    name: schema_name.clone(),
+                    description: None,
+                    utype: None,
+                    tables: Vec::new(),
+                });
+                schemas.len() - 1
+            }
+        };
+        schemas[pos].tables.push(info);
+    }
+
+    let mut keys = Vec::new();
+    for (i, fk) in config.foreign_keys.iter().enumerate() {
+        let key = format!("catalog.foreign_key[{i}]");
+        let find = |name: &str, what: &str| {
+            schemas
+                .iter()
+                .flat_map(|s| s.tables.iter())
+                .find(|t| t.qualified_name() == name)
+                .ok_or_else(|| CatalogError::InvalidConfig {
+                    key: format!("{key}.{what}"),
+                    message: format!("no table named '{name}' in the catalogue"),
+                })
+        };
+        let from = find(&fk.from, "from")?;
+        let target = find(&fk.target, "target")?;
+        if fk.columns.is_empty() {
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.columns"),
+                message: "a foreign key needs at least one column pair".into(),
+            });
+        }
+        for (j, [a, b]) in fk.columns.iter().enumerate() {
+            for (table, col) in [(from, a), (target, b)] {
+                if table.column(col).is_none() {
+                    return Err(CatalogError::InvalidConfig {
+                        key: format!("{key}.columns[{j}]"),
+                        message: format!(
+                            "table {} has no column '{col}'",
+                            table.qualified_name()
+                        ),
+                    });
+                }
+            }
+        }
+        keys.push(ForeignKey {
+            key_id: format!("{}-{}-{i}", fk.from, fk.target),
+            from_table: fk.from.clone(),
+            target_table: fk.target.clone(),
+            columns: fk
+                .columns
+                .iter()
+                .map(|[a, b]| (a.clone(), b.clone()))
+                .collect(),
+            description: fk.description.clone(),
+        });
+    }
+
+    tap_schema::finish(schemas, keys)
+}
+
+async fn load_table(
+    state: &datafusion::execution::SessionState,
+    key: &str,
+    schema_name: &str,
+    table_name: &str,
+    t: &TableConfig,
+    base_dir: &Path,
+) -> Result<TableInfo, CatalogError> {
+    let qualified = format!("{schema_name}.{table_name}");
+    let raw = PathBuf::from(&t.path);
+    let path = if raw.is_absolute() {
+        raw
+    } else {
+        base_dir.join(raw)
+    };
+    let path_str = path.to_string_lossy().to_string();
+    let not_parquet = |reason: String| CatalogError::NotParquet {
+        key: format!("{key}.path"),
+        table: qualified.clone(),
+        path: path_str.clone(),
+        reason,
+    };
+    let url_text = if has_glob(&path_str) {
+        path_str.clone()
+    } else {
+        let meta = std::fs::metadata(&path).map_err(|_| CatalogError::MissingPath {
+            key: format!("{key}.path"),
+            table: qualified.clone(),
+            path: path.clone(),
+        })?;
+        let canonical = std::fs::canonicalize(&path).map_err(|e| not_parquet(e.to_string()))?;
+        let mut s = canonical.to_string_lossy().to_string();
+        if meta.is_dir() && !s.ends_with('/') {
+            s.push('/');
+        }
+        s
+    };
+    let url = ListingTableUrl::parse(&url_text).map_err(|e| not_parquet(e.to_string()))?;
+    let format = ParquetFormat::default().with_skip_metadata(false);
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(if path.is_dir() { ".parquet" } else { "" });
+    let inferred = options
+        .infer_schema(state, &url)
+        .await
+        .map_err(|e| not_parquet(e.to_string()))?;
+    if inferred.fields().is_empty() {
+        return Err(not_parquet("no Parquet files or no columns found".into()));
+    }
+
+    // Config overrides go into the Arrow field metadata, so that query results carry them too.
+    for name in t.columns.keys() {
+        if inferred.field_with_name(name).is_err() {
+            let suggestion = inferred
+                .fields()
+                .iter()
+                .map(|f| f.name())
+                .min_by_key(|f| edit_distance(f, name))
+                .map(|f| format!("; did you mean '{f}'?"))
+                .unwrap_or_default();
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.columns.{name}"),
+                message: format!("table {qualified} has no column '{name}'{suggestion}"),
+            });
+        }
+    }
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| apply_overrides(f, t.columns.get(f.name())))
+        .collect();
+    let description = t
+        .description
+        .clone()
+        .or_else(|| inferred.metadata().get(meta_keys::DESCRIPTION).cloned());
+    let utype = t
+        .utype
+        .clone()
+        .or_else(|| inferred.metadata().get(meta_keys::UTYPE).cloned());
+    let schema = Arc::new(Schema::new(fields));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo::from_field(&qualified, f))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema.clone());
+    let provider = ListingTable::try_new(config).map_err(|e| not_parquet(e.to_string()))?;
+    Ok(TableInfo {
+        schema: schema_name.to_string(),
+        name: table_name.to_string(),
+        table_type: "table",
+        description,
+        utype,
+        columns,
+        arrow_schema: schema,
+        provider: Arc::new(provider),
+    })
+}
+
+fn apply_overrides(field: &Field, cfg: Option<&ColumnConfig>) -> Field {
+    let mut md: HashMap<String, String> = field.metadata().clone();
+    if let Some(c) = cfg {
+        let mut set = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                md.insert(k.to_string(), v.clone());
+            }
+        };
+        set(meta_keys::DESCRIPTION, &c.description);
+        set(meta_keys::UNIT, &c.unit);
+        set(meta_keys::UCD, &c.ucd);
+        set(meta_keys::UTYPE, &c.utype);
+        set(meta_keys::XTYPE, &c.xtype);
+        let flag = |v: bool| if v { "1".to_string() } else { "0".to_string() };
+        set(meta_keys::PRINCIPAL, &c.principal.map(flag));
+        set(meta_keys::INDEXED, &c.indexed.map(flag));
+        set(meta_keys::STD, &c.std.map(flag));
+    }
+    field.clone().with_metadata(md)
+}
+
+/// Levenshtein distance, for suggestions in configuration errors.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

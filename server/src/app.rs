@@ -1,0 +1,178 @@
+//! Application start-up: load the catalogue (or the demo catalogue), build the engine, bind
+//! the listener, serve until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parallax_catalog::{Catalog, CatalogConfig, ForeignKeyConfig, SchemaConfig, TableConfig};
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::tap::{self, AppState};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The catalogue is invalid.
+    #[error("catalogue: {0}")]
+    Catalog(#[from] parallax_catalog::CatalogError),
+    /// The demo catalogue could not be generated.
+    #[error("demo catalogue in {dir}: {reason}")]
+    Demo {
+        /// Directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Makes sure the demo catalogue exists under `data_dir/demo` and returns its configuration.
+pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogConfig, StartError> {
+    let dir = data_dir.join("demo");
+    let err = |reason: String| StartError::Demo {
+        dir: dir.display().to_string(),
+        reason,
+    };
+    let mut opts = parallax_demo::DemoOptions::for_sources(sources);
+    opts.seed = seed;
+    let summary = match parallax_demo::existing(&dir, &opts) {
+        Some(s) => {
+            tracing::info!(dir = %dir.display(), "using the existing demo catalogue");
+            s
+        }
+        None => {
+            std::fs::create_dir_all(&dir).map_err(|e| err(e.to_string()))?;
+            tracing::info!(dir = %dir.display(), sources, "generating the demo catalogue");
+            let started = std::time::Instant::now();
+            let s = parallax_demo::generate(&dir, &opts).map_err(|e| err(e.to_string()))?;
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "demo catalogue ready");
+            s
+        }
+    };
+    let mut config = CatalogConfig {
+        schemas: vec![SchemaConfig {
+            name: "gaiadr3".into(),
+            description: Some(
+                "Synthetic Gaia DR3-like demo catalogue: real DR3 column names, types, units and \
+                 UCDs; generated deterministically by parallax generate"
+                    .into(),
+            ),
+            utype: None,
+        }],
+        ..Default::default()
+    };
+    for t in &summary.tables {
+        config.tables.push(TableConfig {
+            name: format!("{}.{}", t.schema, t.name),
+            path: dir.join(&t.path).to_string_lossy().to_string(),
+            ..Default::default()
+        });
+    }
+    let has = |n: &str| config.tables.iter().any(|t| t.name == n);
+    for from in [
+        "gaiadr3.xp_continuous_mean_spectrum",
+        "gaiadr3.epoch_photometry",
+    ] {
+        if has(from) && has("gaiadr3.gaia_source") {
+            config.foreign_keys.push(ForeignKeyConfig {
+                from: from.into(),
+                target: "gaiadr3.gaia_source".into(),
+                columns: vec![["source_id".into(), "source_id".into()]],
+                description: Some("Each row belongs to one gaia_source entry".into()),
+            });
+        }
+    }
+    Ok(config)
+}
+
+/// Loads the configured catalogue, or the demo catalogue when none is configured.
+pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
+    if settings.catalog.tables.is_empty() {
+        let config = demo_catalog(&settings.data_dir, settings.demo_sources, settings.demo_seed)?;
+        Ok(parallax_catalog::load(&config, Path::new("/")).await?)
+    } else {
+        Ok(parallax_catalog::load(&settings.catalog, &settings.config_dir).await?)
+    }
+}
+
+/// A built, bound application.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Loads the catalogue, builds the engine and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let catalog = load_catalog(&settings).await?;
+        let engine = Arc::new(Engine::new(catalog)?);
+        let state = Arc::new(AppState {
+            engine,
+            limits: settings.limits,
+            public_url: settings.public_url.clone(),
+            started: SystemTime::now(),
+        });
+        let listener = TcpListener::bind(settings.http)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.http,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.http,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router: tap::router(state),
+            addr,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

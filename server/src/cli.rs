@@ -1,0 +1,165 @@
+//! The `parallax` command line.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{Application, load_catalog};
+use crate::config::{Overrides, Settings};
+use crate::engine::Engine;
+
+/// Parallax: ADQL/TAP over Gaia-scale Parquet catalogues.
+#[derive(Debug, Parser)]
+#[command(name = "parallax", version, about)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the TAP service (on the built-in demo catalogue unless tables are configured).
+    Serve(ServeArgs),
+    /// Write the synthetic Gaia DR3-like demo catalogue as Parquet.
+    Generate {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of sources in gaiadr3.gaia_source.
+        #[arg(long, default_value_t = 200_000)]
+        sources: u64,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// ADQL tools.
+    #[command(subcommand)]
+    Adql(AdqlCommand),
+}
+
+/// Catalogue and server options shared by `serve` and `adql translate`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Data directory for the demo catalogue and job results [default: ./data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Add a Parquet file, directory or glob as a table: SCHEMA.NAME=PATH (repeatable).
+    #[arg(long = "table", value_name = "SCHEMA.NAME=PATH")]
+    pub tables: Vec<String>,
+    /// Public base URL of the TAP service, for VOSI access URLs behind a proxy.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Size of the demo catalogue generated on first start [default: 200000].
+    #[arg(long)]
+    pub demo_sources: Option<u64>,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(
+            self.config.as_deref(),
+            Overrides {
+                http: self.http.clone(),
+                data_dir: self.data_dir.clone(),
+                public_url: self.public_url.clone(),
+                tables: self.tables.clone(),
+                demo_sources: self.demo_sources,
+            },
+        )?)
+    }
+}
+
+/// `parallax adql ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdqlCommand {
+    /// Check the syntax of queries given as arguments (or one query on stdin); exit status 1
+    /// when any is invalid.
+    Parse {
+        /// Queries; read one from stdin when none is given.
+        queries: Vec<String>,
+    },
+    /// Print the DataFusion logical plan of queries against the catalogue.
+    Translate {
+        /// Catalogue options, as for serve.
+        #[command(flatten)]
+        catalog: ServeArgs,
+        /// Queries; read one from stdin when none is given.
+        queries: Vec<String>,
+    },
+}
+
+fn queries_or_stdin(queries: &[String]) -> anyhow::Result<Vec<String>> {
+    if !queries.is_empty() {
+        return Ok(queries.to_vec());
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(vec![s])
+}
+
+/// Runs the command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = args.settings()?;
+            let app = Application::build(settings).await?;
+            let addr = app.local_addr();
+            tracing::info!(%addr, "TAP service ready");
+            // The readiness line tests and scripts wait for.
+            println!("parallax: listening on http://{addr}/tap");
+            app.run_until_stopped().await?;
+            Ok(0)
+        }
+        Command::Generate { out, sources, seed } => {
+            let mut opts = parallax_demo::DemoOptions::for_sources(sources);
+            opts.seed = seed;
+            std::fs::create_dir_all(&out)?;
+            let summary = tokio::task::spawn_blocking(move || parallax_demo::generate(&out, &opts))
+                .await??;
+            for t in &summary.tables {
+                println!("{}.{}\t{} rows\t{}", t.schema, t.name, t.rows, t.path.display());
+            }
+            Ok(0)
+        }
+        Command::Adql(AdqlCommand::Parse { queries }) => {
+            let mut code = 0;
+            for q in queries_or_stdin(&queries)? {
+                match parallax_adql::parse(&q) {
+                    Ok(_) => println!("ok"),
+                    Err(e) => {
+                        eprintln!("{}", e.render(&q));
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Command::Adql(AdqlCommand::Translate { catalog, queries }) => {
+            let settings = catalog.settings()?;
+            let engine = Engine::new(load_catalog(&settings).await?)?;
+            let mut code = 0;
+            for q in queries_or_stdin(&queries)? {
+                match engine.plan(&q).await {
+                    Ok(plan) => println!("{}", plan.display_indent()),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+    }
+}

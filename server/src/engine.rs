@@ -1,0 +1,247 @@
+//! The query engine: the one place that builds the DataFusion `SessionContext` (catalogue,
+//! UDFs, ADQL front end) and turns ADQL text into a stream of record batches.
+//!
+//! HTTP `/sync`, the CLI and (later) async jobs and Flight SQL all go through [`Engine`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{Column, DataFusionError};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use parallax_adql::AdqlError;
+use parallax_catalog::Catalog;
+use parallax_formats::ColumnMeta;
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The ADQL text is invalid (syntax, names, types).
+    #[error("{rendered}")]
+    Adql {
+        /// The front end's error.
+        error: AdqlError,
+        /// Message with line, column and caret frame.
+        rendered: String,
+    },
+    /// The query is valid but failed while running because of its data or arguments
+    /// (e.g. a cast that cannot succeed).
+    #[error("query failed: {0}")]
+    Execution(String),
+    /// A resource limit was hit (memory, time).
+    #[error("query stopped: {0}")]
+    Resource(String),
+    /// A bug or an I/O failure on our side; details go to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl QueryError {
+    /// True when the client caused the error (HTTP 4xx).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            QueryError::Adql { error, .. } => error.is_user_error(),
+            QueryError::Execution(_) => true,
+            QueryError::Resource(_) => true,
+            QueryError::Internal(_) => false,
+        }
+    }
+
+    /// Classifies an error raised by DataFusion during execution.
+    pub fn from_datafusion(e: DataFusionError) -> Self {
+        let root = e.find_root();
+        match root {
+            DataFusionError::ArrowError(..)
+            | DataFusionError::Plan(_)
+            | DataFusionError::SchemaError(..)
+            | DataFusionError::Execution(_)
+            | DataFusionError::NotImplemented(_) => QueryError::Execution(clean(root)),
+            DataFusionError::ResourcesExhausted(m) => QueryError::Resource(m.clone()),
+            _ => QueryError::Internal(e.to_string()),
+        }
+    }
+}
+
+fn clean(e: &DataFusionError) -> String {
+    let s = e.to_string();
+    for prefix in [
+        "Arrow error: ",
+        "Execution error: ",
+        "Error during planning: ",
+        "This feature is not implemented: ",
+    ] {
+        if let Some(rest) = s.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    s
+}
+
+/// A running query: output schema, column metadata and the batch stream.
+pub struct QueryResult {
+    /// The output schema (field names are the TAP column names).
+    pub schema: SchemaRef,
+    /// Per-column IVOA metadata, for the writers.
+    pub columns: Vec<ColumnMeta>,
+    /// The result batches.
+    pub stream: SendableRecordBatchStream,
+}
+
+/// The engine shared by every entry point.
+pub struct Engine {
+    ctx: SessionContext,
+    catalog: Arc<Catalog>,
+}
+
+impl Engine {
+    /// Builds the session: configuration, Parallax UDFs and the catalogue's tables.
+    pub fn new(catalog: Catalog) -> Result<Self, parallax_catalog::CatalogError> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(false)
+            .with_create_default_catalog_and_schema(true);
+        config.options_mut().sql_parser.collect_spans = true;
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        let ctx = SessionContext::new_with_config(config);
+        parallax_udfs::register_all(&ctx);
+        catalog.register(&ctx)?;
+        Ok(Self {
+            ctx,
+            catalog: Arc::new(catalog),
+        })
+    }
+
+    /// The catalogue being served.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The DataFusion session (for tests and tools).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Parses and plans an ADQL query; the plan's output columns get TAP-compliant names.
+    pub async fn plan(&self, adql: &str) -> Result<LogicalPlan, QueryError> {
+        let state = self.ctx.state();
+        let plan = parallax_adql::plan(&state, adql)
+            .await
+            .map_err(|error| QueryError::Adql {
+                rendered: error.render(adql),
+                error,
+            })?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| QueryError::Execution(clean(&e)))?;
+        tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
+    }
+
+    /// Plans and starts an ADQL query, returning at most `limit` rows when given.
+    pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
+        let mut plan = self.plan(adql).await?;
+        if let Some(n) = limit {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            plan = LogicalPlanBuilder::from(plan)
+                .limit(0, Some(n))
+                .and_then(LogicalPlanBuilder::build)
+                .map_err(|e| QueryError::Internal(e.to_string()))?;
+        }
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(QueryError::from_datafusion)?;
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(QueryError::from_datafusion)?;
+        let schema = stream.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnMeta::from_field(f))
+            .collect();
+        Ok(QueryResult {
+            schema,
+            columns,
+            stream,
+        })
+    }
+}
+
+/// Gives every output column a unique name that is a valid ADQL identifier (TAP 1.1 §3.2):
+/// select-list names and aliases are kept; expressions such as `count(*)` become `count`,
+/// anything else `col_N`; duplicates get a numeric suffix.
+fn tap_names(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
+    let mut used = HashSet::new();
+    let mut exprs = Vec::new();
+    let mut changed = false;
+    for (i, (qualifier, field)) in plan.schema().iter().enumerate() {
+        let name = field.name();
+        let mut wanted = tap_name(name, i);
+        if used.contains(&wanted) {
+            let base = wanted.clone();
+            let mut k = 2;
+            while used.contains(&wanted) {
+                wanted = format!("{base}_{k}");
+                k += 1;
+            }
+        }
+        used.insert(wanted.clone());
+        let col = Expr::Column(Column::new(qualifier.cloned(), name));
+        if &wanted == name {
+            exprs.push(col);
+        } else {
+            changed = true;
+            exprs.push(col.alias(wanted));
+        }
+    }
+    if !changed {
+        return Ok(plan);
+    }
+    LogicalPlanBuilder::from(plan).project(exprs)?.build()
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn tap_name(name: &str, index: usize) -> String {
+    if is_identifier(name) {
+        return name.to_string();
+    }
+    let prefix: String = name
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if !prefix.is_empty()
+        && name[prefix.len()..].starts_with('(')
+        && is_identifier(&prefix)
+        // DataFusion names literals after their type (`Int64(1)`): not a function.
+        && !prefix.starts_with(|c: char| c.is_ascii_uppercase())
+    {
+        return prefix.to_ascii_lowercase();
+    }
+    format!("col_{}", index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tap_name;
+
+    #[test]
+    fn names() {
+        assert_eq!(tap_name("ra", 0), "ra");
+        assert_eq!(tap_name("count(*)", 0), "count");
+        assert_eq!(tap_name("avg(gaiadr3.gaia_source.parallax)", 0), "avg");
+        assert_eq!(tap_name("gaiadr3.gaia_source.ra + Int64(1)", 2), "col_3");
+        assert_eq!(tap_name("Int64(1)", 0), "col_1");
+    }
+}

@@ -1,0 +1,13 @@
+//! Parallax: an IVOA TAP 1.1 service (ADQL 2.1 over Apache DataFusion) for Gaia-scale
+//! catalogues.
+//!
+//! The crate is the `parallax` binary's library: configuration ([`config`]), the one
+//! session/engine builder every entry point uses ([`engine`]), the TAP HTTP service ([`tap`])
+//! and the application wiring ([`app`]).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod tap;
+pub mod time;

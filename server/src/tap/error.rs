@@ -1,0 +1,86 @@
+//! The one place where service errors become DALI error documents (a VOTable with
+//! `QUERY_STATUS=ERROR`, DALI §4.2 and §4.4.2): HTTP 4xx for the client's errors, 5xx for
+//! ours, whose details go to the log and never to the response.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::engine::QueryError;
+
+use super::xml::escape;
+
+/// An error answered to a TAP client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A bad or missing parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request body is larger than the configured limit.
+    #[error("request too large: the limit is {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl ServiceError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Query(QueryError::Resource(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Query(q) if q.is_user_error() => StatusCode::BAD_REQUEST,
+            ServiceError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message shown to the client.
+    pub fn public_message(&self) -> String {
+        match self {
+            ServiceError::Query(QueryError::Internal(detail)) => {
+                tracing::error!(detail = %detail, "internal error");
+                "internal error in the service; the operators have the details in their log"
+                    .to_string()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A VOTable error document with the given message.
+pub fn error_votable(message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n\
+         <RESOURCE type=\"results\">\n\
+         <INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n\
+         </RESOURCE>\n</VOTABLE>\n",
+        escape(message)
+    )
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.public_message();
+        if status.is_client_error() {
+            tracing::info!(status = status.as_u16(), %message, "request refused");
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/x-votable+xml")],
+            error_votable(&message),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,155 @@
+//! DALI 1.1 `/examples` (§2.3): Gaia cookbook queries as XHTML with RDFa, which TOPCAT lists
+//! under "Service-provided" examples and taplint's EXA stage checks.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::xml::escape;
+
+/// One example query.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// Fragment identifier.
+    pub id: &'static str,
+    /// Short title.
+    pub name: &'static str,
+    /// What it shows.
+    pub description: &'static str,
+    /// Tables it needs (the example is listed only when they all exist).
+    pub tables: &'static [&'static str],
+    /// The ADQL.
+    pub query: &'static str,
+}
+
+/// The examples, written for the Gaia DR3 schema of the demo catalogue.
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        id: "brightest",
+        name: "Brightest stars",
+        description: "The ten brightest sources in G.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 10 source_id, ra, dec, phot_g_mean_mag\n\
+                FROM gaiadr3.gaia_source\nORDER BY phot_g_mean_mag",
+    },
+    Example {
+        id: "nearby-good-astrometry",
+        name: "Nearby stars with good astrometry",
+        description: "Precise parallaxes (parallax_over_error > 10) and a well-behaved \
+                      single-star solution (RUWE < 1.4), nearest first.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 100 source_id, parallax, parallax_over_error, ruwe, bp_rp\n\
+                FROM gaiadr3.gaia_source\n\
+                WHERE parallax_over_error > 10 AND ruwe < 1.4\n\
+                ORDER BY parallax DESC",
+    },
+    Example {
+        id: "hr-diagram",
+        name: "Colour-absolute magnitude diagram",
+        description: "Absolute G magnitude from the parallax (in mas) for stars with precise \
+                      parallaxes; plot mg against bp_rp.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 5000 bp_rp, phot_g_mean_mag + 5 * LOG10(parallax) - 10 AS mg\n\
+                FROM gaiadr3.gaia_source\n\
+                WHERE parallax_over_error > 10 AND bp_rp IS NOT NULL",
+    },
+    Example {
+        id: "healpix-density",
+        name: "Source density on HEALPix level 5",
+        description: "Gaia source_id encodes the level-12 HEALPix index times 2^35, so integer \
+                      division by 2^35 * 4^7 gives the level-5 index.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT hpx5, COUNT(*) AS n\n\
+                FROM (SELECT source_id / 562949953421312 AS hpx5 FROM gaiadr3.gaia_source) AS t\n\
+                GROUP BY hpx5\nORDER BY n DESC",
+    },
+    Example {
+        id: "variable-flag-stats",
+        name: "Photometric statistics by variability flag",
+        description: "Counts and mean magnitudes per phot_variable_flag value.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT phot_variable_flag, COUNT(*) AS n, AVG(phot_g_mean_mag) AS mean_g\n\
+                FROM gaiadr3.gaia_source\nGROUP BY phot_variable_flag",
+    },
+    Example {
+        id: "epoch-photometry",
+        name: "Light curves of variable sources",
+        description: "Join gaia_source with the epoch photometry of variable sources.",
+        tables: &["gaiadr3.gaia_source", "gaiadr3.epoch_photometry"],
+        query: "SELECT TOP 20 g.source_id, g.phot_g_mean_mag, e.n_transits\n\
+                FROM gaiadr3.gaia_source AS g\n\
+                JOIN gaiadr3.epoch_photometry AS e ON e.source_id = g.source_id\n\
+                WHERE g.phot_variable_flag = 'VARIABLE'\nORDER BY g.phot_g_mean_mag",
+    },
+    Example {
+        id: "xp-spectra",
+        name: "XP continuous spectra of bright stars",
+        description: "Coefficient metadata of the BP/RP continuous mean spectra of stars \
+                      brighter than G = 15.",
+        tables: &["gaiadr3.gaia_source", "gaiadr3.xp_continuous_mean_spectrum"],
+        query: "SELECT TOP 10 x.source_id, x.bp_n_relevant_bases, x.rp_n_relevant_bases, \
+                g.phot_g_mean_mag\n\
+                FROM gaiadr3.xp_continuous_mean_spectrum AS x\n\
+                JOIN gaiadr3.gaia_source AS g ON g.source_id = x.source_id\n\
+                WHERE g.phot_g_mean_mag < 15",
+    },
+    Example {
+        id: "tap-schema",
+        name: "Tables of this service",
+        description: "TAP_SCHEMA is queryable like any other table.",
+        tables: &["TAP_SCHEMA.tables"],
+        query: "SELECT table_name, description\nFROM TAP_SCHEMA.tables\nORDER BY table_index",
+    },
+];
+
+/// `GET {base}/examples`.
+pub(crate) async fn examples(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    mount: &'static str,
+) -> Response {
+    let base = state.base_url(&headers, mount);
+    let catalog = state.engine.catalog();
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE html>\n\
+         <html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n\
+         <head><meta charset=\"utf-8\"/><title>Parallax TAP examples</title></head>\n\
+         <body vocab=\"http://www.ivoa.net/rdf/examples#\">\n\
+         <h1>Example queries</h1>\n",
+    );
+    let _ = writeln!(
+        x,
+        "<p>Run these against <code>{}/sync</code> with LANG=ADQL.</p>",
+        escape(&base)
+    );
+    for e in EXAMPLES
+        .iter()
+        .filter(|e| e.tables.iter().all(|t| catalog.table(t).is_some()))
+    {
+        let _ = write!(
+            x,
+            "<div typeof=\"example\" id=\"{id}\" resource=\"#{id}\">\n\
+             <h2 property=\"name\">{name}</h2>\n<p>{desc}</p>\n\
+             <pre property=\"query\">{query}</pre>\n",
+            id = e.id,
+            name = escape(e.name),
+            desc = escape(e.description),
+            query = escape(e.query),
+        );
+        for t in e.tables {
+            let _ = writeln!(x, "<p>Table: <span property=\"table\">{}</span></p>", escape(t));
+        }
+        x.push_str("</div>\n");
+    }
+    x.push_str("</body>\n</html>\n");
+    (
+        [(header::CONTENT_TYPE, "application/xhtml+xml; charset=utf-8")],
+        x,
+    )
+        .into_response()
+}

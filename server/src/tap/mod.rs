@@ -1,0 +1,77 @@
+//! The IVOA TAP 1.1 service over HTTP: `/sync`, VOSI `/capabilities`, `/availability`,
+//! `/tables`, DALI `/examples` and an HTML landing page.
+
+mod error;
+mod examples;
+mod params;
+mod sync;
+mod vosi;
+mod xml;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::response::Redirect;
+use axum::routing::get;
+
+pub use error::{ServiceError, error_votable};
+pub use examples::EXAMPLES;
+pub use params::Params;
+
+use crate::config::Limits;
+use crate::engine::Engine;
+
+/// State shared by the handlers.
+pub struct AppState {
+    /// The query engine.
+    pub engine: Arc<Engine>,
+    /// Request and output limits.
+    pub limits: Limits,
+    /// Configured public base URL of the TAP service, if any.
+    pub public_url: Option<String>,
+    /// When the service started (VOSI availability `upSince`).
+    pub started: SystemTime,
+}
+
+impl AppState {
+    /// The TAP base URL as the client sees it: the configured public URL, else derived from the
+    /// request's Host header and the mount point.
+    pub(crate) fn base_url(&self, headers: &HeaderMap, mount: &str) -> String {
+        if let Some(u) = &self.public_url {
+            return u.clone();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}{mount}")
+    }
+}
+
+/// The TAP routes, mounted under `mount` (e.g. `/tap`).
+fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/", get(move |s, h| vosi::landing(s, h, mount)))
+        .route("/sync", get(sync::sync).post(sync::sync))
+        .route(
+            "/capabilities",
+            get(move |s, h| vosi::capabilities(s, h, mount)),
+        )
+        .route("/availability", get(vosi::availability))
+        .route("/tables", get(vosi::tables))
+        .route("/tables/{name}", get(vosi::table))
+        .route("/examples", get(move |s, h| examples::examples(s, h, mount)))
+}
+
+/// The whole HTTP application. The TAP service lives at `/tap`; it is also reachable at
+/// `/tap-server/tap`, the path astroquery.gaia builds from a host name.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/tap") }))
+        .nest("/tap", tap_routes("/tap"))
+        .nest("/tap-server/tap", tap_routes("/tap-server/tap"))
+        .with_state(state)
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}

@@ -1,0 +1,314 @@
+//! VOSI 1.1 resources (`/capabilities` with TAPRegExt, `/availability`, `/tables`) and the
+//! HTML landing page.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Response};
+use parallax_catalog::{Catalog, TableInfo};
+
+use super::AppState;
+use super::error::ServiceError;
+use super::xml::escape;
+use crate::time::iso8601;
+
+const XML: [(header::HeaderName, &str); 1] = [(header::CONTENT_TYPE, "text/xml; charset=utf-8")];
+
+/// ADQL 2.1 optional language features this service supports, by TAPRegExt feature type.
+const FEATURES: &[(&str, &[&str])] = &[
+    ("features-adql-string", &["LOWER", "UPPER", "ILIKE"]),
+    ("features-adql-offset", &["OFFSET"]),
+    ("features-adql-common-table", &["WITH"]),
+    ("features-adql-sets", &["UNION", "EXCEPT", "INTERSECT"]),
+    ("features-adql-type", &["CAST"]),
+    ("features-adql-conditional", &["COALESCE"]),
+];
+
+/// `GET {base}/capabilities`.
+pub(crate) async fn capabilities(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    mount: &'static str,
+) -> Response {
+    let base = state.base_url(&headers, mount);
+    let base = escape(&base);
+    let mut x = String::with_capacity(8192);
+    x.push_str(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <vosi:capabilities xmlns:vosi=\"http://www.ivoa.net/xml/VOSICapabilities/v1.0\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns:vr=\"http://www.ivoa.net/xml/VOResource/v1.0\" \
+         xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" \
+         xmlns:tr=\"http://www.ivoa.net/xml/TAPRegExt/v1.0\">\n",
+    );
+    let _ = write!(
+        x,
+        "<capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n\
+         <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\
+         <accessURL use=\"base\">{base}</accessURL></interface>\n\
+         <language><name>ADQL</name>\
+         <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\
+         <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\
+         <description>ADQL 2.1, translated to Apache DataFusion plans.</description>\n"
+    );
+    for (kind, forms) in FEATURES {
+        let _ = write!(
+            x,
+            "<languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#{kind}\">"
+        );
+        for f in *forms {
+            let _ = write!(x, "<feature><form>{f}</form></feature>");
+        }
+        x.push_str("</languageFeatures>\n");
+    }
+    x.push_str("</language>\n");
+    for f in parallax_formats::supported_formats() {
+        match &f.ivo_id {
+            Some(id) => {
+                let _ = write!(x, "<outputFormat ivo-id=\"{}\">", escape(id));
+            }
+            None => x.push_str("<outputFormat>"),
+        }
+        let _ = write!(x, "<mime>{}</mime>", escape(&f.mime));
+        for a in &f.aliases {
+            let _ = write!(x, "<alias>{}</alias>", escape(a));
+        }
+        x.push_str("</outputFormat>\n");
+    }
+    let _ = write!(
+        x,
+        "<outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\
+         </capability>\n",
+        state.limits.maxrec_default, state.limits.maxrec_hard
+    );
+    for (id, path) in [
+        ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
+        ("ivo://ivoa.net/std/VOSI#availability", "availability"),
+        ("ivo://ivoa.net/std/VOSI#tables-1.1", "tables"),
+    ] {
+        let _ = write!(
+            x,
+            "<capability standardID=\"{id}\"><interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\
+             <accessURL use=\"full\">{base}/{path}</accessURL></interface></capability>\n"
+        );
+    }
+    let _ = write!(
+        x,
+        "<capability standardID=\"ivo://ivoa.net/std/DALI#examples\">\
+         <interface xsi:type=\"vr:WebBrowser\"><accessURL use=\"full\">{base}/examples</accessURL>\
+         </interface></capability>\n</vosi:capabilities>\n"
+    );
+    (XML, x).into_response()
+}
+
+/// `GET {base}/availability`.
+pub(crate) async fn availability(State(state): State<Arc<AppState>>) -> Response {
+    let x = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <avl:availability xmlns:avl=\"http://www.ivoa.net/xml/VOSIAvailability/v1.0\">\
+         <avl:available>true</avl:available><avl:upSince>{}</avl:upSince>\
+         <avl:note>Parallax {} is accepting queries</avl:note></avl:availability>\n",
+        iso8601(state.started),
+        env!("CARGO_PKG_VERSION")
+    );
+    (XML, x).into_response()
+}
+
+/// Query parameters of `/tables`: VOSI 1.1 `detail=min`, and astroquery's `only_tables` and
+/// `tables` (ESA TAP+).
+#[derive(Debug, serde::Deserialize, Default)]
+pub(crate) struct TablesQuery {
+    detail: Option<String>,
+    only_tables: Option<String>,
+    tables: Option<String>,
+}
+
+const TABLESET_OPEN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+     <vosi:tableset xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" \
+     xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" \
+     xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+     xmlns:esatapplus=\"http://esa.int/xml/EsaTapPlus\">\n";
+
+/// `GET {base}/tables`.
+pub(crate) async fn tables(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<TablesQuery>,
+) -> Response {
+    let catalog = state.engine.catalog();
+    let min = q.detail.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("min"))
+        || q.only_tables.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("true"));
+    let wanted: Option<Vec<String>> = q.tables.as_ref().map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let mut x = String::with_capacity(64 * 1024);
+    x.push_str(TABLESET_OPEN);
+    for schema in &catalog.schemas {
+        let tables: Vec<&TableInfo> = schema
+            .tables
+            .iter()
+            .filter(|t| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| w.contains(&t.qualified_name().to_ascii_lowercase()))
+            })
+            .collect();
+        if wanted.is_some() && tables.is_empty() {
+            continue;
+        }
+        let _ = write!(x, "<schema><name>{}</name>", escape(&schema.name));
+        if let Some(d) = &schema.description {
+            let _ = write!(x, "<description>{}</description>", escape(d));
+        }
+        if let Some(u) = &schema.utype {
+            let _ = write!(x, "<utype>{}</utype>", escape(u));
+        }
+        x.push('\n');
+        for t in tables {
+            write_table(&mut x, catalog, t, !min);
+        }
+        x.push_str("</schema>\n");
+    }
+    x.push_str("</vosi:tableset>\n");
+    (XML, x).into_response()
+}
+
+/// `GET {base}/tables/{name}` (VOSI 1.1 §3.3.2).
+pub(crate) async fn table(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
+    let catalog = state.engine.catalog();
+    let Some(t) = catalog.table(&name) else {
+        return ServiceError::NotFound(format!("no table named '{name}'")).into_response();
+    };
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <vosi:table xmlns:vosi=\"http://www.ivoa.net/xml/VOSITables/v1.0\" \
+         xmlns:vs=\"http://www.ivoa.net/xml/VODataService/v1.1\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns:esatapplus=\"http://esa.int/xml/EsaTapPlus\" type=\"",
+    );
+    x.push_str(if t.table_type == "view" { "view" } else { "base_table" });
+    x.push_str("\">");
+    write_table_body(&mut x, catalog, t, true);
+    x.push_str("</vosi:table>\n");
+    (XML, x).into_response()
+}
+
+fn write_table(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool) {
+    let kind = if t.table_type == "view" { "view" } else { "base_table" };
+    let _ = write!(x, "<table type=\"{kind}\">");
+    write_table_body(x, catalog, t, columns);
+    x.push_str("</table>\n");
+}
+
+fn write_table_body(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool) {
+    let q = t.qualified_name();
+    let _ = write!(x, "<name>{}</name>", escape(&q));
+    if let Some(d) = &t.description {
+        let _ = write!(x, "<description>{}</description>", escape(d));
+    }
+    if let Some(u) = &t.utype {
+        let _ = write!(x, "<utype>{}</utype>", escape(u));
+    }
+    if !columns {
+        return;
+    }
+    x.push('\n');
+    for c in &t.columns {
+        // esatapplus:flags is read (and required) by astroquery's TapPlus table parser.
+        let _ = write!(
+            x,
+            "<column esatapplus:flags=\"0\"{}><name>{}</name>",
+            if c.std { " std=\"true\"" } else { "" },
+            escape(&c.name)
+        );
+        if let Some(d) = &c.description {
+            let _ = write!(x, "<description>{}</description>", escape(d));
+        }
+        if let Some(u) = &c.unit {
+            let _ = write!(x, "<unit>{}</unit>", escape(u));
+        }
+        if let Some(u) = &c.ucd {
+            let _ = write!(x, "<ucd>{}</ucd>", escape(u));
+        }
+        if let Some(u) = &c.utype {
+            let _ = write!(x, "<utype>{}</utype>", escape(u));
+        }
+        x.push_str("<dataType xsi:type=\"vs:VOTableType\"");
+        if let Some(a) = &c.arraysize {
+            let _ = write!(x, " arraysize=\"{}\"", escape(a));
+        }
+        if let Some(xt) = &c.xtype {
+            let _ = write!(x, " extendedType=\"{}\"", escape(xt));
+        }
+        let _ = write!(x, ">{}</dataType>", c.datatype);
+        if c.indexed {
+            x.push_str("<flag>indexed</flag>");
+        }
+        if c.principal {
+            x.push_str("<flag>principal</flag>");
+        }
+        if c.nullable {
+            x.push_str("<flag>nullable</flag>");
+        }
+        x.push_str("</column>\n");
+    }
+    for k in catalog.keys.iter().filter(|k| k.from_table == q) {
+        let _ = write!(x, "<foreignKey><targetTable>{}</targetTable>", escape(&k.target_table));
+        for (a, b) in &k.columns {
+            let _ = write!(
+                x,
+                "<fkColumn><fromColumn>{}</fromColumn><targetColumn>{}</targetColumn></fkColumn>",
+                escape(a),
+                escape(b)
+            );
+        }
+        if let Some(d) = &k.description {
+            let _ = write!(x, "<description>{}</description>", escape(d));
+        }
+        x.push_str("</foreignKey>\n");
+    }
+}
+
+/// `GET {base}`: an HTML page for people.
+pub(crate) async fn landing(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    mount: &'static str,
+) -> Html<String> {
+    let base = state.base_url(&headers, mount);
+    let catalog = state.engine.catalog();
+    let mut rows = String::new();
+    for t in catalog.tables() {
+        let _ = write!(
+            rows,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&t.qualified_name()),
+            t.columns.len(),
+            escape(t.description.as_deref().unwrap_or(""))
+        );
+    }
+    let base = escape(&base);
+    Html(format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
+         <title>Parallax TAP service</title></head><body>\
+         <h1>Parallax TAP service</h1>\
+         <p>An IVOA TAP 1.1 service speaking ADQL 2.1. Point TOPCAT, STILTS, pyvo or astroquery \
+         at <code>{base}</code>.</p>\
+         <ul><li><a href=\"{base}/capabilities\">capabilities</a></li>\
+         <li><a href=\"{base}/availability\">availability</a></li>\
+         <li><a href=\"{base}/tables\">tables</a></li>\
+         <li><a href=\"{base}/examples\">example queries</a></li></ul>\
+         <p>Synchronous queries: <code>curl -d LANG=ADQL -d FORMAT=csv --data-urlencode \
+         'QUERY=SELECT TOP 5 * FROM gaiadr3.gaia_source' {base}/sync</code></p>\
+         <h2>Tables</h2><table><tr><th>table</th><th>columns</th><th>description</th></tr>\
+         {rows}</table><p>Up since {}.</p></body></html>\n",
+        iso8601(state.started),
+    ))
+}
