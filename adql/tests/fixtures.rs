@@ -1,0 +1,88 @@
+//! ADQL fixtures and execution semantics: the single integration-test binary of this crate.
+//!
+//! * `fixtures/valid/*.adql`: snapshot of the rewritten SQL and of DataFusion's logical plan
+//!   against a small Gaia-like catalogue (only the SQL when the first line is
+//!   `-- parse-only`, used for geometry, which is not implemented yet).
+//! * `fixtures/invalid/*.adql`: snapshot of the rendered error frame.
+//! * `semantics`: queries executed on a few rows to pin ADQL semantics.
+
+#[path = "support/catalog.rs"]
+mod catalog;
+#[path = "support/semantics.rs"]
+mod semantics;
+
+use std::path::Path;
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot build a tokio runtime: {e}"),
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn valid() {
+    let rt = runtime();
+    let ctx = rt.block_on(catalog::context());
+    let state = ctx.state();
+    insta::glob!("fixtures/valid/*.adql", |path| {
+        let text = read(path);
+        let query = match parallax_adql::parse(&text) {
+            Ok(q) => q,
+            Err(e) => panic!("{}:\n{}", path.display(), e.render(&text)),
+        };
+        let mut out = format!("-- sql\n{}\n", query.statement);
+        if let Some(top) = query.top {
+            out.push_str(&format!("-- top\n{top}\n"));
+        }
+        if !text.starts_with("-- parse-only") {
+            match rt.block_on(parallax_adql::plan(&state, &text)) {
+                Ok(plan) => out.push_str(&format!("-- plan\n{}\n", plan.display_indent())),
+                Err(e) => panic!("{}:\n{}", path.display(), e.render(&text)),
+            }
+        }
+        insta::assert_snapshot!(out);
+    });
+}
+
+#[test]
+fn invalid() {
+    let rt = runtime();
+    let ctx = rt.block_on(catalog::context());
+    let state = ctx.state();
+    insta::glob!("fixtures/invalid/*.adql", |path| {
+        let text = read(path);
+        let out = match rt.block_on(parallax_adql::plan(&state, &text)) {
+            Ok(plan) => panic!(
+                "{} should fail but planned:\n{}",
+                path.display(),
+                plan.display_indent()
+            ),
+            Err(e) => {
+                assert!(
+                    e.is_user_error(),
+                    "{}: internal error {e:?}",
+                    path.display()
+                );
+                format!("{}\n{}", kind_name(&e), e.render(&text))
+            }
+        };
+        insta::assert_snapshot!(out);
+    });
+}
+
+fn kind_name(e: &parallax_adql::AdqlError) -> String {
+    let debug = format!("{:?}", e.kind());
+    debug
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,119 @@
+//! Parallax SQL functions for DataFusion.
+//!
+//! This crate holds the scalar functions that the IVOA *Astronomical Data Query Language*
+//! Version 2.1 (IVOA Recommendation 2023-12-15, §2.3 "Mathematical and trigonometric
+//! functions" and §4.9 "Unit conversion") needs and that DataFusion lacks or defines
+//! differently:
+//!
+//! | ADQL                   | function here      | why                                            |
+//! |------------------------|--------------------|------------------------------------------------|
+//! | `TRUNCATE(x [, n])`    | [`truncate`]       | DataFusion has only `trunc`                    |
+//! | `RAND([seed])`         | [`rand`]           | DataFusion's `random()` takes no seed          |
+//! | `SIGN(x)`              | [`sign`]           | `signum` turns integers into floats            |
+//! | `IN_UNIT(x, 'unit')`   | [`in_unit`]        | needs VOUnit parsing and the column's unit     |
+//!
+//! `LOG` (natural in ADQL, base 10 in DataFusion), `CEILING` and `MOD` are rewritten by the
+//! `parallax-adql` front end onto DataFusion's `ln`, `ceil` and `%`.
+//!
+//! Every function is a [`ScalarUDFImpl`](datafusion::logical_expr::ScalarUDFImpl) with a
+//! pure, vectorised kernel over Arrow arrays and [`Documentation`]; [`all_functions`] is the
+//! single registration list.
+//!
+//! [`Documentation`]: datafusion::logical_expr::Documentation
+
+pub mod in_unit;
+pub mod rand;
+pub mod sign;
+pub mod truncate;
+mod unit;
+
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+pub use unit::UNIT_METADATA_KEY;
+
+/// Errors raised by Parallax functions (wrapped into `DataFusionError::Plan` or
+/// `DataFusionError::Execution` when they cross into DataFusion).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UdfError {
+    /// A unit string that is not a VOUnit this crate understands.
+    #[error("unknown unit '{unit}'")]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+    },
+    /// Two units of different physical dimensions.
+    #[error("cannot convert '{from}' to '{to}': the units have different dimensions")]
+    IncompatibleUnits {
+        /// The unit of the value.
+        from: String,
+        /// The requested unit.
+        to: String,
+    },
+    /// The value has no unit: a literal or a column without unit metadata.
+    #[error(
+        "the unit of the value is unknown; pass it as a third argument, e.g. in_unit(x, 'arcsec', 'deg')"
+    )]
+    MissingUnit,
+    /// An argument that must be a constant was not.
+    #[error("{function}: the {argument} must be a constant string")]
+    NotConstant {
+        /// The function name.
+        function: &'static str,
+        /// Which argument.
+        argument: &'static str,
+    },
+}
+
+/// Every Parallax scalar function, for registration in a session.
+pub fn all_functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(truncate::TruncateFunc::new()),
+        ScalarUDF::new_from_impl(rand::RandFunc::new()),
+        ScalarUDF::new_from_impl(sign::SignFunc::new()),
+        ScalarUDF::new_from_impl(in_unit::InUnitFunc::new()),
+    ]
+}
+
+/// Registers [`all_functions`] in `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    for f in all_functions() {
+        ctx.register_udf(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_is_documented() {
+        for f in all_functions() {
+            let doc = f
+                .documentation()
+                .unwrap_or_else(|| panic!("{} has no documentation", f.name()));
+            assert!(!doc.description.is_empty(), "{}", f.name());
+            assert!(
+                doc.syntax_example.starts_with(f.name()),
+                "{}: {}",
+                f.name(),
+                doc.syntax_example
+            );
+            assert!(doc.sql_example.is_some(), "{} has no example", f.name());
+            assert!(doc.arguments.is_some(), "{} has no arguments", f.name());
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_lowercase() {
+        let mut names: Vec<_> = all_functions()
+            .iter()
+            .map(|f| f.name().to_owned())
+            .collect();
+        assert!(names.iter().all(|n| n == &n.to_lowercase()));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all_functions().len());
+    }
+}
