@@ -9,7 +9,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CharacterLength, DataType, Distinct, Expr, FunctionArg,
+    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, CharacterLength, DataType, Distinct, Expr, FunctionArg,
     FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
     ObjectNamePart, OrderByKind, Query, Select, SelectFlavor, SelectItem, SetExpr, SetQuantifier,
     Spanned, TableFactor, TimezoneInfo, TopQuantity, UnaryOperator, Value, Visit, Visitor,
@@ -283,6 +283,12 @@ impl Visitor for AdqlValidator {
             | Expr::Exists { .. }
             | Expr::Subquery(_)
             | Expr::Case { .. } => {}
+            Expr::Ceil { field, .. } | Expr::Floor { field, .. } => {
+                // sqlparser parses FLOOR/CEIL specially; only the plain one-argument form is ADQL.
+                if !matches!(field, CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
+                    return reject(quoted(e), None, span_of(e));
+                }
+            }
             Expr::Like { any, .. } | Expr::ILike { any, .. } => {
                 if *any {
                     return reject("like any", None, span_of(e));

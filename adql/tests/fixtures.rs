@@ -32,11 +32,15 @@ fn valid() {
     let rt = runtime();
     let ctx = rt.block_on(catalog::context());
     let state = ctx.state();
+    let mut failures = Vec::new();
     insta::glob!("fixtures/valid/*.adql", |path| {
         let text = read(path);
         let query = match parallax_adql::parse(&text) {
             Ok(q) => q,
-            Err(e) => panic!("{}:\n{}", path.display(), e.render(&text)),
+            Err(e) => {
+                failures.push(format!("{}:\n{}", path.display(), e.render(&text)));
+                return;
+            }
         };
         let mut out = format!("-- sql\n{}\n", query.statement);
         if let Some(top) = query.top {
@@ -45,11 +49,15 @@ fn valid() {
         if !text.starts_with("-- parse-only") {
             match rt.block_on(parallax_adql::plan(&state, &text)) {
                 Ok(plan) => out.push_str(&format!("-- plan\n{}\n", plan.display_indent())),
-                Err(e) => panic!("{}:\n{}", path.display(), e.render(&text)),
+                Err(e) => {
+                    failures.push(format!("{}:\n{}", path.display(), e.render(&text)));
+                    return;
+                }
             }
         }
         insta::assert_snapshot!(out);
     });
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
