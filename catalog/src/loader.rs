@@ -302,3 +302,160 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    use super::*;
+    use crate::config::{ColumnConfig, ForeignKeyConfig};
+
+    fn write_parquet(path: &Path) {
+        let md = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        let schema = Arc::new(
+            Schema::new(vec![
+                Field::new("source_id", DataType::Int64, false)
+                    .with_metadata(md(&[("ucd", "meta.id;meta.main"), ("indexed", "1")])),
+                Field::new("ra", DataType::Float64, true)
+                    .with_metadata(md(&[("unit", "deg"), ("description", "Right ascension")])),
+            ])
+            .with_metadata(md(&[("description", "A test table")])),
+        );
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(Float64Array::from(vec![Some(10.0), None, Some(30.0)])),
+            ],
+        )
+        .unwrap();
+        let file = std::fs::File::create(path).unwrap();
+        let mut w = ArrowWriter::try_new(file, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    fn config(dir: &Path) -> CatalogConfig {
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        write_parquet(&dir.join("t/part-0.parquet"));
+        CatalogConfig {
+            tables: vec![TableConfig {
+                name: "s.t".into(),
+                path: "t".into(),
+                columns: BTreeMap::from([(
+                    "ra".to_string(),
+                    ColumnConfig {
+                        ucd: Some("pos.eq.ra;meta.main".into()),
+                        principal: Some(true),
+                        ..Default::default()
+                    },
+                )]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_metadata_from_parquet_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = load(&config(dir.path()), dir.path()).await.unwrap();
+        let t = cat.table("s.t").unwrap();
+        assert_eq!(t.description.as_deref(), Some("A test table"));
+        let ra = t.column("ra").unwrap();
+        assert_eq!(ra.unit.as_deref(), Some("deg"));
+        assert_eq!(ra.ucd.as_deref(), Some("pos.eq.ra;meta.main"));
+        assert!(ra.principal);
+        assert_eq!(ra.datatype, "double");
+        let id = t.column("SOURCE_ID").unwrap();
+        assert!(id.indexed);
+        assert!(!id.nullable);
+        // TAP_SCHEMA is last and describes itself.
+        assert_eq!(cat.schemas.last().unwrap().name, "TAP_SCHEMA");
+        assert!(cat.table("TAP_SCHEMA.columns").is_some());
+        assert_eq!(cat.keys.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn queries_see_the_tables_and_tap_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = load(&config(dir.path()), dir.path()).await.unwrap();
+        let ctx = SessionContext::new();
+        cat.register(&ctx).unwrap();
+        let n = ctx
+            .sql("SELECT count(*) AS n FROM s.t WHERE ra IS NOT NULL")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let v = n[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(v.value(0), 2);
+        let cols = ctx
+            .sql("SELECT column_name, unit FROM tap_schema.columns WHERE table_name = 's.t'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(cols.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        // Field metadata reaches the query's output schema.
+        let df = ctx.sql("SELECT ra AS x FROM s.t").await.unwrap();
+        let f = df.schema().field(0);
+        assert_eq!(f.metadata().get("unit").map(String::as_str), Some("deg"));
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        c.tables[0].columns.insert("raa".into(), ColumnConfig::default());
+        let e = load(&c, dir.path()).await.unwrap_err().to_string();
+        assert!(e.contains("catalog.table[0].columns.raa"), "{e}");
+        assert!(e.contains("did you mean 'ra'"), "{e}");
+
+        let mut c = config(dir.path());
+        c.tables[0].path = "missing".into();
+        let e = load(&c, dir.path()).await.unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+
+        std::fs::write(dir.path().join("notes.txt"), "not parquet").unwrap();
+        let mut c = config(dir.path());
+        c.tables[0].path = "notes.txt".into();
+        let e = load(&c, dir.path()).await.unwrap_err().to_string();
+        assert!(e.contains("cannot read"), "{e}");
+
+        let mut c = config(dir.path());
+        c.tables[0].name = "NoSchema".into();
+        let e = load(&c, dir.path()).await.unwrap_err().to_string();
+        assert!(e.contains("catalog.table[0].name"), "{e}");
+
+        let mut c = config(dir.path());
+        c.foreign_keys.push(ForeignKeyConfig {
+            from: "s.t".into(),
+            target: "s.other".into(),
+            columns: vec![["source_id".into(), "source_id".into()]],
+            description: None,
+        });
+        let e = load(&c, dir.path()).await.unwrap_err().to_string();
+        assert!(e.contains("catalog.foreign_key[0].target"), "{e}");
+    }
+
+    #[test]
+    fn quick_table_syntax() {
+        let t = quick_table("gaiadr3.gaia_source=/data/x.parquet").unwrap();
+        assert_eq!(t.name, "gaiadr3.gaia_source");
+        assert_eq!(t.path, "/data/x.parquet");
+        assert!(quick_table("nopath").is_err());
+    }
+}

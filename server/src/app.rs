@@ -47,7 +47,7 @@ pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogC
     };
     let mut opts = parallax_demo::DemoOptions::for_sources(sources);
     opts.seed = seed;
-    let summary = match parallax_demo::existing(&dir, &opts) {
+    let summary = match parallax_demo::existing_for(&dir, &opts) {
         Some(s) => {
             tracing::info!(dir = %dir.display(), "using the existing demo catalogue");
             s

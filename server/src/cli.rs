@@ -41,6 +41,18 @@ pub enum Command {
     /// ADQL tools.
     #[command(subcommand)]
     Adql(AdqlCommand),
+    /// Measure end-to-end streaming throughput of /sync on the demo catalogue.
+    Bench {
+        /// Catalogue options, as for serve (the demo catalogue by default).
+        #[command(flatten)]
+        catalog: ServeArgs,
+        /// Rows per query.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// FORMAT values to measure.
+        #[arg(long, value_delimiter = ',', default_value = "votable/b2,votable/td,csv,arrow")]
+        formats: Vec<String>,
+    },
 }
 
 /// Catalogue and server options shared by `serve` and `adql translate`.
@@ -131,6 +143,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             for t in &summary.tables {
                 println!("{}.{}\t{} rows\t{}", t.schema, t.name, t.rows, t.path.display());
             }
+            Ok(0)
+        }
+        Command::Bench {
+            catalog,
+            rows,
+            formats,
+        } => {
+            let mut settings = catalog.settings()?;
+            settings.http = "127.0.0.1:0".parse()?;
+            crate::bench::run(settings, rows, &formats).await?;
             Ok(0)
         }
         Command::Adql(AdqlCommand::Parse { queries }) => {

@@ -6,6 +6,7 @@
 //! and the application wiring ([`app`]).
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod engine;

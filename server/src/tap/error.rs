@@ -7,8 +7,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::engine::QueryError;
 
-use super::xml::escape;
-
 /// An error answered to a TAP client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -56,19 +54,6 @@ impl ServiceError {
     }
 }
 
-/// A VOTable error document with the given message.
-pub fn error_votable(message: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <VOTABLE version=\"1.4\" xmlns=\"http://www.ivoa.net/xml/VOTable/v1.3\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n\
-         <RESOURCE type=\"results\">\n\
-         <INFO name=\"QUERY_STATUS\" value=\"ERROR\">{}</INFO>\n\
-         </RESOURCE>\n</VOTABLE>\n",
-        escape(message)
-    )
-}
-
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -79,7 +64,7 @@ impl IntoResponse for ServiceError {
         (
             status,
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
-            error_votable(&message),
+            parallax_formats::votable_error_document(&message),
         )
             .into_response()
     }

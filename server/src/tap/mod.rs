@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::Redirect;
 use axum::routing::get;
 
-pub use error::{ServiceError, error_votable};
+pub use error::ServiceError;
 pub use examples::EXAMPLES;
 pub use params::Params;
 

@@ -1,0 +1,12 @@
+"""Shared fixtures: the URL of the running Parallax TAP service (started by scripts/test-all.sh)."""
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tap_url():
+    url = os.environ.get("PARALLAX_URL")
+    if not url:
+        pytest.fail("PARALLAX_URL is not set: run the conformance suite through scripts/test-all.sh")
+    return url.rstrip("/")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the real clients the conformance tests use (idempotent): STILTS from Debian,
+# pyvo/astroquery/astropy/pyarrow/pytest from PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v stilts >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq stilts >/dev/null
+fi
+if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check -r conformance/requirements.txt
+fi
+echo "stilts: $(command -v stilts); python: $(python3 --version)"

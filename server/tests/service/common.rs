@@ -1,0 +1,101 @@
+//! A shared demo catalogue and a server running on its own runtime thread for the whole test
+//! process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use parallax::config::{Overrides, Settings};
+
+/// Sources in the test demo catalogue.
+pub const SOURCES: u64 = 20_000;
+
+pub struct Fixture {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl Fixture {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/tap{}", self.addr, path)
+    }
+}
+
+pub fn settings(data_dir: PathBuf) -> Settings {
+    Settings::load(
+        None,
+        Overrides {
+            http: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir),
+            demo_sources: Some(SOURCES),
+            ..Default::default()
+        },
+    )
+    .expect("settings")
+}
+
+/// Starts (once) the server on a fresh demo catalogue and returns where it listens.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let data_dir = dir.join("data");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dd = data_dir.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let app = parallax::app::Application::build(settings(dd))
+                    .await
+                    .expect("server starts");
+                tx.send(app.local_addr()).expect("send addr");
+                app.run_until_stopped().await.expect("serve");
+            });
+        });
+        let addr = rx.recv().expect("server ready");
+        Fixture { addr, data_dir }
+    })
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client")
+}
+
+/// POSTs a form to `/sync` and returns (status, content type, body).
+pub async fn sync(params: &[(&str, &str)]) -> (u16, String, String) {
+    let f = fixture();
+    let r = client()
+        .post(f.url("/sync"))
+        .form(params)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ctype, r.text().await.expect("body"))
+}
+
+/// Runs an ADQL query and returns the VOTable text (asserting success).
+pub async fn query_votable(q: &str) -> String {
+    let (status, _, body) = sync(&[
+        ("REQUEST", "doQuery"),
+        ("LANG", "ADQL"),
+        ("FORMAT", "votable/td"),
+        ("QUERY", q),
+    ])
+    .await;
+    assert_eq!(status, 200, "query {q} failed: {body}");
+    body
+}

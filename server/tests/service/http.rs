@@ -1,0 +1,294 @@
+//! HTTP behaviour of `/sync` and the VOSI/DALI resources.
+
+use crate::common::{SOURCES, client, fixture, query_votable, sync};
+use crate::votable;
+
+async fn get(path: &str) -> (u16, String, String) {
+    let r = client().get(fixture().url(path)).send().await.expect("request");
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ctype, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn capabilities_declare_tap_1_1_formats_and_limits() {
+    let (status, ctype, body) = get("/capabilities").await;
+    assert_eq!(status, 200);
+    assert!(ctype.contains("xml"), "{ctype}");
+    assert!(body.contains("standardID=\"ivo://ivoa.net/std/TAP\""));
+    assert!(body.contains("role=\"std\" version=\"1.1\""));
+    assert!(body.contains(&format!("{}</accessURL>", fixture().url(""))));
+    for id in ["output-votable-td", "output-votable-binary2"] {
+        assert!(body.contains(&format!("TAPRegExt#{id}")), "{id} not declared");
+    }
+    assert!(body.contains("ivo://ivoa.net/std/ADQL#v2.1"));
+    assert!(body.contains("<outputLimit><default unit=\"row\">"));
+    assert!(body.contains("ivo://ivoa.net/std/DALI#examples"));
+    // Every declared alias is accepted by /sync.
+    for alias in body.split("<alias>").skip(1) {
+        let alias = alias.split("</alias>").next().unwrap();
+        let (status, _, b) = sync(&[
+            ("LANG", "ADQL"),
+            ("FORMAT", alias),
+            ("QUERY", "SELECT TOP 1 source_id FROM gaiadr3.gaia_source"),
+        ])
+        .await;
+        assert_eq!(status, 200, "declared alias {alias} refused: {b}");
+    }
+}
+
+#[tokio::test]
+async fn availability() {
+    let (status, _, body) = get("/availability").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<avl:available>true</avl:available>"));
+    assert!(body.contains("<avl:upSince>20"));
+}
+
+#[tokio::test]
+async fn tables_list_the_catalogue_for_every_client() {
+    let (status, _, body) = get("/tables").await;
+    assert_eq!(status, 200);
+    for t in [
+        "gaiadr3.gaia_source",
+        "gaiadr3.xp_continuous_mean_spectrum",
+        "gaiadr3.epoch_photometry",
+        "TAP_SCHEMA.columns",
+    ] {
+        assert!(body.contains(&format!("<name>{t}</name>")), "{t} missing");
+    }
+    // astroquery's TapPlus parser needs this attribute on every column.
+    assert_eq!(
+        body.matches("<column ").count(),
+        body.matches("esatapplus:flags=").count()
+    );
+    assert!(body.contains("<unit>deg</unit>"));
+    assert!(body.contains("<foreignKey><targetTable>gaiadr3.gaia_source</targetTable>"));
+
+    let (_, _, min) = get("/tables?detail=min").await;
+    assert!(min.contains("<name>gaiadr3.gaia_source</name>"));
+    assert!(!min.contains("<column"));
+    let (_, _, only) = get("/tables?only_tables=true").await;
+    assert!(!only.contains("<column"));
+
+    let (status, _, one) = get("/tables/gaiadr3.gaia_source").await;
+    assert_eq!(status, 200);
+    assert!(one.contains("<vosi:table"));
+    assert!(one.contains("<name>parallax</name>"));
+    let (status, _, _) = get("/tables/gaiadr3.nope").await;
+    assert_eq!(status, 404);
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn every_example_runs() {
+    let (status, ctype, body) = get("/examples").await;
+    assert_eq!(status, 200);
+    assert!(ctype.contains("xhtml"), "{ctype}");
+    let queries: Vec<String> = body
+        .split("<pre property=\"query\">")
+        .skip(1)
+        .map(|s| unescape(s.split("</pre>").next().unwrap()))
+        .collect();
+    assert!(queries.len() >= 6, "only {} examples", queries.len());
+    for q in queries {
+        let v = votable::parse(&query_votable(&q).await);
+        assert_eq!(v.status()[0], ("OK", false), "{q}");
+        assert!(!v.rows.is_empty(), "example returned no rows: {q}");
+    }
+}
+
+#[tokio::test]
+async fn get_and_post_with_case_insensitive_names() {
+    let q = "SELECT TOP 3 source_id FROM gaiadr3.gaia_source ORDER BY source_id";
+    let url = format!(
+        "{}?request=doQuery&lang=adql&FoRmAt=csv&query={}",
+        fixture().url("/sync"),
+        q.replace(' ', "+")
+    );
+    let r = client().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let get_body = r.text().await.unwrap();
+    let (status, ctype, post_body) =
+        sync(&[("LANG", "ADQL"), ("format", "csv"), ("Query", q), ("tapclient", "x")]).await;
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("text/csv"));
+    assert_eq!(get_body, post_body);
+    assert_eq!(post_body.lines().count(), 4, "{post_body}");
+    assert_eq!(post_body.lines().next(), Some("source_id"));
+    // astroquery.gaia's path.
+    let r = client()
+        .post(format!("http://{}/tap-server/tap/sync", fixture().addr))
+        .form(&[("LANG", "ADQL"), ("FORMAT", "csv"), ("QUERY", q), ("PHASE", "RUN")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), post_body);
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_votable_error_and_4xx() {
+    let ok_q = "SELECT TOP 1 source_id FROM gaiadr3.gaia_source";
+    let huge = format!("SELECT TOP 1 source_id FROM gaiadr3.gaia_source -- {}", "x".repeat(10 << 20));
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (vec![("QUERY", ok_q)], 400, "LANG"),
+        (vec![("LANG", "PQL"), ("QUERY", ok_q)], 400, "unknown query language"),
+        (vec![("LANG", "ADQL")], 400, "QUERY"),
+        (vec![("LANG", "ADQL"), ("lang", "ADQL"), ("QUERY", ok_q)], 400, "more than once"),
+        (vec![("LANG", "ADQL"), ("MAXREC", "-1"), ("QUERY", ok_q)], 400, "MAXREC"),
+        (vec![("LANG", "ADQL"), ("MAXREC", "ten"), ("QUERY", ok_q)], 400, "MAXREC"),
+        (vec![("LANG", "ADQL"), ("FORMAT", "fits/x"), ("QUERY", ok_q)], 400, "format"),
+        (vec![("LANG", "ADQL"), ("REQUEST", "getTables"), ("QUERY", ok_q)], 400, "REQUEST"),
+        (vec![("LANG", "ADQL"), ("QUERY", "SELECT FROM WHERE")], 400, "line 1"),
+        (
+            vec![("LANG", "ADQL"), ("QUERY", "SELECT paralax FROM gaiadr3.gaia_source")],
+            400,
+            "parallax",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM gaiadr3.gaia_sauce")],
+            400,
+            "gaia_source",
+        ),
+        (vec![("LANG", "ADQL"), ("QUERY", "DROP TABLE gaiadr3.gaia_source")], 400, ""),
+        (
+            vec![("LANG", "ADQL"), ("QUERY", "COPY gaiadr3.gaia_source TO '/tmp/x.parquet'")],
+            400,
+            "",
+        ),
+        (
+            vec![
+                ("LANG", "ADQL"),
+                ("QUERY", "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'"),
+            ],
+            400,
+            "",
+        ),
+        (vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM '/etc/passwd'")], 400, ""),
+        (vec![("LANG", "ADQL"), ("QUERY", &huge)], 413, "limit"),
+    ];
+    for (params, want, needle) in cases {
+        let (status, ctype, body) = sync(&params).await;
+        let label = format!("{:?}", params.iter().map(|p| (p.0, &p.1[..p.1.len().min(60)])).collect::<Vec<_>>());
+        assert_eq!(status, want, "{label}: {body}");
+        assert!(ctype.contains("votable"), "{label}: {ctype}");
+        let v = votable::parse(&body);
+        assert_eq!(v.status(), vec![("ERROR", false)], "{label}");
+        let msg = &v.infos.iter().find(|i| i.0 == "QUERY_STATUS").unwrap().2;
+        assert!(
+            msg.to_lowercase().contains(&needle.to_lowercase()),
+            "{label}: message {msg:?} lacks {needle:?}"
+        );
+        assert!(!msg.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn maxrec_overflow_follows_dali() {
+    let q = "SELECT source_id FROM gaiadr3.gaia_source";
+    let (_, _, body) =
+        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "7"), ("QUERY", q)]).await;
+    let v = votable::parse(&body);
+    assert_eq!(v.rows.len(), 7);
+    assert_eq!(v.status(), vec![("OK", false), ("OVERFLOW", true)]);
+
+    let (_, _, body) =
+        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "0"), ("QUERY", q)]).await;
+    let v = votable::parse(&body);
+    assert_eq!(v.rows.len(), 0);
+    assert_eq!(v.fields.len(), 1);
+    assert_eq!(v.status().last().map(|s| s.0), Some("OVERFLOW"));
+
+    // Exactly as many rows as MAXREC: no overflow.
+    let q5 = "SELECT TOP 5 source_id FROM gaiadr3.gaia_source";
+    let (_, _, body) =
+        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "5"), ("QUERY", q5)]).await;
+    assert_eq!(votable::parse(&body).status(), vec![("OK", false)]);
+
+    let count = votable::parse(
+        &query_votable("SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await,
+    )
+    .column("n")[0]
+        .clone()
+        .unwrap();
+    assert_eq!(count, SOURCES.to_string());
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    let r = client()
+        .post(fixture().url("/sync"))
+        .header("accept-encoding", "gzip")
+        .form(&[
+            ("LANG", "ADQL"),
+            ("FORMAT", "csv"),
+            ("QUERY", "SELECT TOP 2000 * FROM gaiadr3.gaia_source"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("content-encoding").unwrap(), "gzip");
+}
+
+/// TAP 1.1 §4.3: the datatype, arraysize and xtype in TAP_SCHEMA.columns equal the FIELD
+/// attributes of a query on that column, for every column of every table.
+#[tokio::test]
+async fn tap_schema_declares_what_queries_return() {
+    let tables = votable::parse(&query_votable("SELECT table_name FROM TAP_SCHEMA.tables").await)
+        .column("table_name");
+    assert!(tables.len() >= 8);
+    for t in tables.into_iter().flatten() {
+        let cols = votable::parse(
+            &query_votable(&format!(
+                "SELECT column_name, datatype, arraysize, xtype, \"size\" FROM TAP_SCHEMA.columns \
+                 WHERE table_name = '{t}' ORDER BY column_index"
+            ))
+            .await,
+        );
+        let names = cols.column("column_name");
+        let result = votable::parse(&query_votable(&format!("SELECT TOP 1 * FROM {t}")).await);
+        assert_eq!(names.len(), result.fields.len(), "{t}");
+        for (i, f) in result.fields.iter().enumerate() {
+            let ctx = format!("{t}.{}", f["name"]);
+            assert_eq!(Some(&f["name"]), names[i].as_ref(), "{ctx}");
+            assert_eq!(Some(&f["datatype"]), cols.column("datatype")[i].as_ref(), "{ctx}");
+            assert_eq!(f.get("arraysize"), cols.column("arraysize")[i].as_ref(), "{ctx}");
+            assert_eq!(f.get("xtype"), cols.column("xtype")[i].as_ref(), "{ctx}");
+            let size = cols.column("size")[i].clone();
+            let numeric = f
+                .get("arraysize")
+                .and_then(|a| a.trim_end_matches('*').parse::<i64>().ok())
+                .map(|n| n.to_string());
+            assert_eq!(size, numeric, "{ctx} size");
+        }
+    }
+}
+
+#[tokio::test]
+async fn catalogue_metadata_reaches_result_fields() {
+    let v = votable::parse(
+        &query_votable("SELECT TOP 1 ra, parallax AS plx, 2*ra FROM gaiadr3.gaia_source").await,
+    );
+    let names: Vec<&str> = v.fields.iter().map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["ra", "plx", "col_3"]);
+    assert_eq!(v.fields[0].get("unit").map(String::as_str), Some("deg"));
+    assert_eq!(
+        v.fields[0].get("ucd").map(String::as_str),
+        Some("pos.eq.ra;meta.main")
+    );
+    assert_eq!(v.fields[1].get("unit").map(String::as_str), Some("mas"));
+}

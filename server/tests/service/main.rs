@@ -1,0 +1,9 @@
+//! End-to-end tests of the TAP service: a real server on 127.0.0.1:0 over the demo catalogue,
+//! talked to over HTTP, plus the sqllogictest behaviour files in `tests/slt/`.
+//!
+//! One test binary (each links all of DataFusion).
+
+mod common;
+mod http;
+mod slt;
+mod votable;
