@@ -190,15 +190,6 @@ impl AdqlError {
         )
     }
 
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            ErrorKind::Internal {
-                message: message.into(),
-            },
-            None,
-        )
-    }
-
     /// The classified error.
     pub fn kind(&self) -> &ErrorKind {
         &self.kind

@@ -8,7 +8,7 @@
 //! 2. A validator rejects grammar sqlparser knows but ADQL does not (`LIMIT`, window
 //!    functions, `DISTINCT ON`, lateral joins, casts to non-ADQL types ...).
 //! 3. A rewrite maps ADQL semantics onto DataFusion's: `TOP n` becomes `LIMIT n` (after
-//!    `OFFSET`), `LOG` becomes `ln`, `CEILING` becomes `ceil`, `MOD(a, b)` becomes `a % b`.
+//!    `OFFSET`), `LOG` becomes `ln`, `CEILING` becomes `ceil`, `MOD(a, b)` becomes `a % b`, `POWER`'s base becomes a double.
 //! 4. [`plan`] hands the statement to DataFusion's `SqlToRel` and maps its errors to
 //!    [`AdqlError`]s with a line, a column and a "did you mean" suggestion.
 //!

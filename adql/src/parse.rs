@@ -124,6 +124,15 @@ pub(crate) fn parse_statement(text: &str) -> Result<Statement, AdqlError> {
         return Err(not_a_query(&word, Span::from_sql(first_span)));
     }
 
+    // Errors "at the end of the query" point just after the last token.
+    let end_span = tokens
+        .iter()
+        .rev()
+        .find(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+        .and_then(|t| {
+            let end = t.span.end;
+            (end.line > 0).then(|| Span::new(end.line as usize, end.column as usize, 1))
+        });
     let dialect = AdqlDialect;
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
@@ -143,7 +152,9 @@ pub(crate) fn parse_statement(text: &str) -> Result<Statement, AdqlError> {
                 span,
             ));
         }
-        let statement = parser.parse_statement().map_err(parser_error)?;
+        let statement = parser
+            .parse_statement()
+            .map_err(|e| parser_error(e).with_span_if_none(end_span))?;
         statements.push(statement);
         if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
             let next = parser.peek_token();
@@ -226,7 +237,10 @@ pub(crate) fn split_location(m: &str) -> (&str, Option<Span>) {
 }
 
 fn tidy_parser_message(m: &str) -> String {
-    if let Some(rest) = m.strip_prefix("Expected: ") {
+    if let Some(rest) = m
+        .strip_prefix("Expected: ")
+        .or_else(|| m.strip_prefix("Expected "))
+    {
         if let Some((expected, found)) = rest.rsplit_once(", found: ") {
             let found = if found == "EOF" {
                 "the end of the query".to_owned()
@@ -240,11 +254,14 @@ fn tidy_parser_message(m: &str) -> String {
     lower_first(m)
 }
 
+/// Lowercases the first letter of a message, unless it starts an acronym ("UNION ...").
 pub(crate) fn lower_first(s: &str) -> String {
     let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
+    match (c.next(), c.next()) {
+        (Some(f), second) if !second.is_some_and(|x| x.is_uppercase()) => {
+            f.to_lowercase().chain(s.chars().skip(1)).collect()
+        }
+        _ => s.to_owned(),
     }
 }
 

@@ -143,8 +143,16 @@ pub(crate) fn map_error(state: &SessionState, text: &str, e: &DataFusionError) -
                 field,
                 valid_fields,
             } => {
-                let candidates = valid_fields.iter().map(|c| c.name.clone());
-                let suggestion = nearest(&field.name, candidates);
+                // A qualified name is compared with qualified candidates, so that a wrong
+                // alias ("h.ra" for "g.ra") gets a useful suggestion too.
+                let suggestion = if field.relation.is_some() {
+                    nearest(
+                        &field.flat_name(),
+                        valid_fields.iter().map(|c| c.flat_name()),
+                    )
+                } else {
+                    nearest(&field.name, valid_fields.iter().map(|c| c.name.clone()))
+                };
                 (
                     ErrorKind::UnknownColumn {
                         name: field.flat_name(),
@@ -188,7 +196,7 @@ pub(crate) fn map_error(state: &SessionState, text: &str, e: &DataFusionError) -
             ErrorKind::Invalid {
                 message: lower_first(first_line(m)),
             },
-            quoted_name(m),
+            locate_hint(m),
         ),
         DataFusionError::ArrowError(a, _) => (
             ErrorKind::Invalid {
@@ -226,7 +234,14 @@ fn classify_plan_message(state: &SessionState, m: &str) -> (ErrorKind, Option<St
         .strip_prefix("table '")
         .and_then(|r| r.strip_suffix("' not found"))
     {
-        let suggestion = nearest(name, table_names(state).into_iter());
+        let defaults = &state.config().options().catalog;
+        let name = name
+            .strip_prefix(&format!("{}.", defaults.default_catalog))
+            .unwrap_or(name);
+        let name = name
+            .strip_prefix(&format!("{}.", defaults.default_schema))
+            .unwrap_or(name);
+        let suggestion = nearest_table(name, &table_names(state));
         let last = name.rsplit('.').next().unwrap_or(name).to_owned();
         return (
             ErrorKind::UnknownTable {
@@ -253,8 +268,49 @@ fn classify_plan_message(state: &SessionState, m: &str) -> (ErrorKind, Option<St
         ErrorKind::Invalid {
             message: lower_first(line),
         },
-        quoted_name(line),
+        locate_hint(line),
     )
+}
+
+/// What to underline for a generic planning message: the function a UDF error names
+/// (`in_unit: ...`), the clause a message names, else the first quoted name.
+fn locate_hint(m: &str) -> Option<String> {
+    if let Some((prefix, _)) = m.split_once(": ")
+        && !prefix.is_empty()
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Some(prefix.to_owned());
+    }
+    for (phrase, word) in [
+        ("WHERE clause", "where"),
+        ("order by", "order"),
+        ("ORDER BY", "order"),
+        ("GROUP BY", "group"),
+        ("HAVING", "having"),
+    ] {
+        if m.contains(phrase) {
+            return Some(word.to_owned());
+        }
+    }
+    quoted_name(m)
+}
+
+/// The closest table, comparing both `schema.table` and the bare table name.
+fn nearest_table(name: &str, tables: &[String]) -> Option<String> {
+    let bare = name.rsplit('.').next().unwrap_or(name);
+    let qualified = nearest(name, tables.iter().cloned());
+    qualified.or_else(|| {
+        tables
+            .iter()
+            .filter(|t| t.contains('.'))
+            .find(|t| {
+                let tb = t.rsplit('.').next().unwrap_or(t);
+                nearest(bare, std::iter::once(tb.to_owned())).is_some() || tb == bare
+            })
+            .cloned()
+    })
 }
 
 fn table_names(state: &SessionState) -> Vec<String> {
@@ -292,20 +348,31 @@ fn function_names(state: &SessionState) -> Vec<String> {
         .collect()
 }
 
-/// The candidate closest to `name` (Jaro-Winkler on lowercase names, at least 0.8), if any.
+/// The candidate closest to `name`: a case-insensitive exact match first, else the best
+/// Jaro-Winkler score, kept if it is at least 0.9, or at least 0.8 with a Levenshtein
+/// distance of at most a third of the name (so "frobnicate" suggests nothing).
 pub(crate) fn nearest(name: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
     let target = name.to_lowercase();
     let mut best: Option<(f64, String)> = None;
     for c in candidates {
-        let lower = c.to_lowercase();
-        if lower == target {
+        if c == name {
             continue;
         }
-        let score = strsim::jaro_winkler(&target, &lower);
-        if score >= 0.8
-            && best
-                .as_ref()
-                .is_none_or(|(s, b)| score > *s || (score == *s && c < *b))
+        let lower = c.to_lowercase();
+        let score = if lower == target {
+            2.0
+        } else {
+            let jw = strsim::jaro_winkler(&target, &lower);
+            let lev = strsim::levenshtein(&target, &lower);
+            if jw >= 0.9 || (jw >= 0.8 && lev <= (target.chars().count() / 3).max(2)) {
+                jw
+            } else {
+                continue;
+            }
+        };
+        if best
+            .as_ref()
+            .is_none_or(|(s, b)| score > *s || (score == *s && c < *b))
         {
             best = Some((score, c));
         }

@@ -6,6 +6,7 @@
 //! | `LOG(x)`                  | `ln(x)`                              | ADQL's LOG is natural, DataFusion's is base 10 |
 //! | `CEILING(x)`              | `ceil(x)`                            | DataFusion has no `ceiling`           |
 //! | `MOD(x, y)`               | `(x % y)`                            | DataFusion has no `mod`               |
+//! | `POWER(x, y)`             | `power(CAST(x AS DOUBLE), y)`        | ADQL's POWER is a double              |
 //!
 //! `TRUNCATE`, `RAND`, `SIGN` and `IN_UNIT` keep their names: they are UDFs of
 //! `parallax-udfs`. Spans of renamed identifiers are kept so that planner errors still point
@@ -14,8 +15,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause,
-    ObjectNamePart, Query, SetExpr, TopQuantity, Value, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, LimitClause, ObjectNamePart, Query, SetExpr, TopQuantity, Value, VisitMut, VisitorMut,
 };
 
 /// Applies every rewrite to `node`.
@@ -70,6 +71,22 @@ impl VisitorMut for AdqlRewriter {
         match (name.as_str(), nargs) {
             ("log", 1) => rename(ident, "ln"),
             ("ceiling", _) => rename(ident, "ceil"),
+            ("power", 2) => {
+                // ADQL's POWER is a double; DataFusion keeps integer bases integral, so
+                // POWER(2, -1) would not be 0.5.
+                if let FunctionArguments::List(l) = &mut f.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(a))) = l.args.first_mut()
+                {
+                    let base = std::mem::replace(a, null());
+                    *a = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(base),
+                        data_type: DataType::DoublePrecision,
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
             ("mod", 2) => {
                 if let FunctionArguments::List(l) = &mut f.args
                     && let [

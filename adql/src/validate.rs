@@ -9,10 +9,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, CeilFloorKind, DateTimeField, CharacterLength, DataType, Distinct, Expr, FunctionArg,
-    FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint, JoinOperator, LimitClause,
-    ObjectNamePart, OrderByKind, Query, Select, SelectFlavor, SelectItem, SetExpr, SetQuantifier,
-    Spanned, TableFactor, TimezoneInfo, TopQuantity, UnaryOperator, Value, Visit, Visitor,
+    BinaryOperator, CastKind, CeilFloorKind, CharacterLength, DataType, DateTimeField, Distinct,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint,
+    JoinOperator, LimitClause, ObjectNamePart, OrderByKind, Query, Select, SelectFlavor,
+    SelectItem, SetExpr, SetQuantifier, Spanned, TableFactor, TimezoneInfo, TopQuantity,
+    UnaryOperator, Value, Visit, Visitor,
 };
 
 use crate::error::{AdqlError, Span};
@@ -285,7 +286,10 @@ impl Visitor for AdqlValidator {
             | Expr::Case { .. } => {}
             Expr::Ceil { field, .. } | Expr::Floor { field, .. } => {
                 // sqlparser parses FLOOR/CEIL specially; only the plain one-argument form is ADQL.
-                if !matches!(field, CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
+                if !matches!(
+                    field,
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+                ) {
                     return reject(quoted(e), None, span_of(e));
                 }
             }
