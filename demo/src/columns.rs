@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, ListBuilder, StringArray,
+    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, Int16Array, Int32Array,
+    Int64Array, ListBuilder, StringArray,
 };
 use datafusion::arrow::array::{BooleanBuilder, PrimitiveBuilder};
 use datafusion::arrow::buffer::NullBuffer;
@@ -102,16 +102,32 @@ impl Columns {
     }
 
     pub(crate) fn f64(&mut self, meta: Meta, v: impl IntoIterator<Item = f64>) {
-        self.push(meta, false, Arc::new(v.into_iter().collect::<Float64Array>()));
+        self.push(
+            meta,
+            false,
+            Arc::new(v.into_iter().collect::<Float64Array>()),
+        );
     }
     pub(crate) fn f64o(&mut self, meta: Meta, v: impl IntoIterator<Item = Option<f64>>) {
-        self.push(meta, true, Arc::new(v.into_iter().collect::<Float64Array>()));
+        self.push(
+            meta,
+            true,
+            Arc::new(v.into_iter().collect::<Float64Array>()),
+        );
     }
     pub(crate) fn f32(&mut self, meta: Meta, v: impl IntoIterator<Item = f32>) {
-        self.push(meta, false, Arc::new(v.into_iter().collect::<Float32Array>()));
+        self.push(
+            meta,
+            false,
+            Arc::new(v.into_iter().collect::<Float32Array>()),
+        );
     }
     pub(crate) fn f32o(&mut self, meta: Meta, v: impl IntoIterator<Item = Option<f32>>) {
-        self.push(meta, true, Arc::new(v.into_iter().collect::<Float32Array>()));
+        self.push(
+            meta,
+            true,
+            Arc::new(v.into_iter().collect::<Float32Array>()),
+        );
     }
     pub(crate) fn i16(&mut self, meta: Meta, v: impl IntoIterator<Item = i16>) {
         self.push(meta, false, Arc::new(v.into_iter().collect::<Int16Array>()));
@@ -130,10 +146,11 @@ impl Columns {
         self.push(meta, false, Arc::new(a));
     }
     pub(crate) fn string(&mut self, meta: Meta, v: impl IntoIterator<Item = String>) {
-        self.push(meta, false, Arc::new(v.into_iter().map(Some).collect::<StringArray>()));
-    }
-    pub(crate) fn stringo(&mut self, meta: Meta, v: impl IntoIterator<Item = Option<String>>) {
-        self.push(meta, true, Arc::new(v.into_iter().collect::<StringArray>()));
+        self.push(
+            meta,
+            false,
+            Arc::new(v.into_iter().map(Some).collect::<StringArray>()),
+        );
     }
 
     /// A nullable fixed-size list column of `size` non-null values per row; `rows` yields
@@ -214,10 +231,7 @@ impl Columns {
 
     /// The finished batch; its schema carries the table description.
     pub(crate) fn finish(self) -> Result<RecordBatch, DemoError> {
-        let md = HashMap::from([(
-            KEY_DESCRIPTION.to_string(),
-            self.description.to_string(),
-        )]);
+        let md = HashMap::from([(KEY_DESCRIPTION.to_string(), self.description.to_string())]);
         let schema: SchemaRef = Arc::new(Schema::new_with_metadata(self.fields, md));
         RecordBatch::try_new(schema, self.arrays).map_err(|source| DemoError::Arrow {
             table: self.table,

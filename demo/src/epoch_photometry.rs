@@ -54,7 +54,15 @@ fn sample_times(rng: &mut StdRng) -> Vec<f64> {
     let mut total = 0;
     while total < target {
         let u = rng.random::<f64>();
-        let s = if u < 0.1 { 1 } else if u < 0.55 { 2 } else if u < 0.9 { 3 } else { 4 };
+        let s = if u < 0.1 {
+            1
+        } else if u < 0.55 {
+            2
+        } else if u < 0.9 {
+            3
+        } else {
+            4
+        };
         let s = s.min(target - total);
         group_sizes.push(s);
         total += s;
@@ -106,7 +114,8 @@ pub(crate) fn simulate(s: &Star, rng: &mut StdRng) -> Option<LightCurve> {
         let g = s.g + dm;
         // Transit id: OBMT-like tick count (10 us resolution) plus the field of view.
         let fov = i64::from(k % 2 == 1);
-        lc.transit_id.push(((t - DR3_T_START + 100.0) * 8.64e9).round() as i64 * 4 + fov);
+        lc.transit_id
+            .push(((t - DR3_T_START + 100.0) * 8.64e9).round() as i64 * 4 + fov);
         let noisy = rng.random::<f64>() < 0.02;
         let scale = if noisy { 3.0 } else { 1.0 };
         let f_true = 10f64.powf(-0.4 * (g - ZP_G));
@@ -149,40 +158,260 @@ fn over(flux: &[Option<f64>], err: &[Option<f64>]) -> Vec<Option<f32>> {
 
 /// BP and RP are observed a few seconds after the astrometric field: shift the times.
 fn shifted(time: &[f64], flux: &[Option<f64>], dt: f64) -> Vec<Option<f64>> {
-    time.iter().zip(flux).map(|(t, f)| f.map(|_| t + dt)).collect()
+    time.iter()
+        .zip(flux)
+        .map(|(t, f)| f.map(|_| t + dt))
+        .collect()
 }
 
 /// The batch for `rows` (in source_id order).
-pub(crate) fn batch(rows: &[LightCurve]) -> Result<datafusion::arrow::record_batch::RecordBatch, DemoError> {
+pub(crate) fn batch(
+    rows: &[LightCurve],
+) -> Result<datafusion::arrow::record_batch::RecordBatch, DemoError> {
     let mut c = Columns::new("epoch_photometry", DESCRIPTION);
     let it = || rows.iter();
     let some = |v: &[f64]| v.iter().map(|x| Some(*x)).collect::<Vec<_>>();
-    c.i64(m("source_id", "", "meta.id;meta.main", "Unique source identifier (unique within a particular Data Release).").principal().indexed(), it().map(|r| r.source_id));
-    c.i64(m("solution_id", "", "meta.version", "Solution identifier."), it().map(|_| SOLUTION_ID));
-    c.i16(m("n_transits", "", "meta.number", "Number of field-of-view transits in the light curve.").principal(), it().map(|r| r.time.len() as i16));
-    c.list::<Int64Type>(m("transit_id", "", "meta.id", "Transit unique identifier (one per field-of-view transit)."), it().map(|r| r.transit_id.iter().map(|x| Some(*x)).collect()));
-    c.list::<Float64Type>(m("g_transit_time", "d", "time.epoch", "Transit averaged G-band observing time (barycentric JD in TCB - 2455197.5).").principal(), it().map(|r| some(&r.time)));
-    c.list::<Float64Type>(m("g_transit_flux", "electron.s**-1", "phot.flux;em.opt", "Transit averaged G-band flux.").principal(), it().map(|r| some(&r.g_flux)));
-    c.list::<Float64Type>(m("g_transit_flux_error", "electron.s**-1", "stat.error;phot.flux;em.opt", "Transit averaged G-band flux error."), it().map(|r| some(&r.g_err)));
-    c.list::<Float32Type>(m("g_transit_flux_over_error", "", "stat.snr;phot.flux;em.opt", "Transit averaged G-band flux divided by its error."), it().map(|r| r.g_flux.iter().zip(&r.g_err).map(|(f, e)| Some((f / e) as f32)).collect()));
-    c.list::<Float64Type>(m("g_transit_mag", "mag", "phot.mag;em.opt", "Transit averaged G-band magnitude (null for non-positive flux).").principal(), it().map(|r| mags(&some(&r.g_flux), ZP_G)));
-    c.list::<Float64Type>(m("bp_obs_time", "d", "time.epoch", "BP observing time (barycentric JD in TCB - 2455197.5)."), it().map(|r| shifted(&r.time, &r.bp_flux, 4.4e-4)));
-    c.list::<Float64Type>(m("bp_flux", "electron.s**-1", "phot.flux;em.opt.B", "Integrated BP flux."), it().map(|r| r.bp_flux.clone()));
-    c.list::<Float64Type>(m("bp_flux_error", "electron.s**-1", "stat.error;phot.flux;em.opt.B", "Integrated BP flux error."), it().map(|r| r.bp_err.clone()));
-    c.list::<Float32Type>(m("bp_flux_over_error", "", "stat.snr;phot.flux;em.opt.B", "Integrated BP flux divided by its error."), it().map(|r| over(&r.bp_flux, &r.bp_err)));
-    c.list::<Float64Type>(m("bp_mag", "mag", "phot.mag;em.opt.B", "Integrated BP magnitude."), it().map(|r| mags(&r.bp_flux, ZP_BP)));
-    c.list::<Float64Type>(m("rp_obs_time", "d", "time.epoch", "RP observing time (barycentric JD in TCB - 2455197.5)."), it().map(|r| shifted(&r.time, &r.rp_flux, 4.9e-4)));
-    c.list::<Float64Type>(m("rp_flux", "electron.s**-1", "phot.flux;em.opt.R", "Integrated RP flux."), it().map(|r| r.rp_flux.clone()));
-    c.list::<Float64Type>(m("rp_flux_error", "electron.s**-1", "stat.error;phot.flux;em.opt.R", "Integrated RP flux error."), it().map(|r| r.rp_err.clone()));
-    c.list::<Float32Type>(m("rp_flux_over_error", "", "stat.snr;phot.flux;em.opt.R", "Integrated RP flux divided by its error."), it().map(|r| over(&r.rp_flux, &r.rp_err)));
-    c.list::<Float64Type>(m("rp_mag", "mag", "phot.mag;em.opt.R", "Integrated RP magnitude."), it().map(|r| mags(&r.rp_flux, ZP_RP)));
-    c.list_bool(m("photometry_flag_noisy_data", "", "meta.code.qual", "G-band flux is noisy (error inflated)."), it().map(|r| r.noisy.clone()));
-    c.list_bool(m("photometry_flag_sm_unavailable", "", "meta.code.qual", "Sky-mapper observation unavailable."), it().map(|r| vec![false; r.time.len()]));
-    c.list_bool(m("rejected_by_photometry", "", "meta.code.qual", "Observation rejected by the photometric processing."), it().map(|r| vec![false; r.time.len()]));
-    c.list_bool(m("rejected_by_variability", "", "meta.code.qual", "Observation rejected by the variability processing."), it().map(|r| r.rejected_var.clone()));
-    c.list_bool(m("variability_flag_g_reject", "", "meta.code.qual", "G-band observation rejected by the variability processing."), it().map(|r| r.rejected_var.clone()));
-    c.list_bool(m("variability_flag_bp_reject", "", "meta.code.qual", "BP observation rejected by the variability processing."), it().map(|r| r.bp_flux.iter().map(|f| f.is_none()).collect()));
-    c.list_bool(m("variability_flag_rp_reject", "", "meta.code.qual", "RP observation rejected by the variability processing."), it().map(|r| r.rp_flux.iter().map(|f| f.is_none()).collect()));
+    c.i64(
+        m(
+            "source_id",
+            "",
+            "meta.id;meta.main",
+            "Unique source identifier (unique within a particular Data Release).",
+        )
+        .principal()
+        .indexed(),
+        it().map(|r| r.source_id),
+    );
+    c.i64(
+        m("solution_id", "", "meta.version", "Solution identifier."),
+        it().map(|_| SOLUTION_ID),
+    );
+    c.i16(
+        m(
+            "n_transits",
+            "",
+            "meta.number",
+            "Number of field-of-view transits in the light curve.",
+        )
+        .principal(),
+        it().map(|r| r.time.len() as i16),
+    );
+    c.list::<Int64Type>(
+        m(
+            "transit_id",
+            "",
+            "meta.id",
+            "Transit unique identifier (one per field-of-view transit).",
+        ),
+        it().map(|r| r.transit_id.iter().map(|x| Some(*x)).collect()),
+    );
+    c.list::<Float64Type>(
+        m(
+            "g_transit_time",
+            "d",
+            "time.epoch",
+            "Transit averaged G-band observing time (barycentric JD in TCB - 2455197.5).",
+        )
+        .principal(),
+        it().map(|r| some(&r.time)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "g_transit_flux",
+            "electron.s**-1",
+            "phot.flux;em.opt",
+            "Transit averaged G-band flux.",
+        )
+        .principal(),
+        it().map(|r| some(&r.g_flux)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "g_transit_flux_error",
+            "electron.s**-1",
+            "stat.error;phot.flux;em.opt",
+            "Transit averaged G-band flux error.",
+        ),
+        it().map(|r| some(&r.g_err)),
+    );
+    c.list::<Float32Type>(
+        m(
+            "g_transit_flux_over_error",
+            "",
+            "stat.snr;phot.flux;em.opt",
+            "Transit averaged G-band flux divided by its error.",
+        ),
+        it().map(|r| {
+            r.g_flux
+                .iter()
+                .zip(&r.g_err)
+                .map(|(f, e)| Some((f / e) as f32))
+                .collect()
+        }),
+    );
+    c.list::<Float64Type>(
+        m(
+            "g_transit_mag",
+            "mag",
+            "phot.mag;em.opt",
+            "Transit averaged G-band magnitude (null for non-positive flux).",
+        )
+        .principal(),
+        it().map(|r| mags(&some(&r.g_flux), ZP_G)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "bp_obs_time",
+            "d",
+            "time.epoch",
+            "BP observing time (barycentric JD in TCB - 2455197.5).",
+        ),
+        it().map(|r| shifted(&r.time, &r.bp_flux, 4.4e-4)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "bp_flux",
+            "electron.s**-1",
+            "phot.flux;em.opt.B",
+            "Integrated BP flux.",
+        ),
+        it().map(|r| r.bp_flux.clone()),
+    );
+    c.list::<Float64Type>(
+        m(
+            "bp_flux_error",
+            "electron.s**-1",
+            "stat.error;phot.flux;em.opt.B",
+            "Integrated BP flux error.",
+        ),
+        it().map(|r| r.bp_err.clone()),
+    );
+    c.list::<Float32Type>(
+        m(
+            "bp_flux_over_error",
+            "",
+            "stat.snr;phot.flux;em.opt.B",
+            "Integrated BP flux divided by its error.",
+        ),
+        it().map(|r| over(&r.bp_flux, &r.bp_err)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "bp_mag",
+            "mag",
+            "phot.mag;em.opt.B",
+            "Integrated BP magnitude.",
+        ),
+        it().map(|r| mags(&r.bp_flux, ZP_BP)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "rp_obs_time",
+            "d",
+            "time.epoch",
+            "RP observing time (barycentric JD in TCB - 2455197.5).",
+        ),
+        it().map(|r| shifted(&r.time, &r.rp_flux, 4.9e-4)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "rp_flux",
+            "electron.s**-1",
+            "phot.flux;em.opt.R",
+            "Integrated RP flux.",
+        ),
+        it().map(|r| r.rp_flux.clone()),
+    );
+    c.list::<Float64Type>(
+        m(
+            "rp_flux_error",
+            "electron.s**-1",
+            "stat.error;phot.flux;em.opt.R",
+            "Integrated RP flux error.",
+        ),
+        it().map(|r| r.rp_err.clone()),
+    );
+    c.list::<Float32Type>(
+        m(
+            "rp_flux_over_error",
+            "",
+            "stat.snr;phot.flux;em.opt.R",
+            "Integrated RP flux divided by its error.",
+        ),
+        it().map(|r| over(&r.rp_flux, &r.rp_err)),
+    );
+    c.list::<Float64Type>(
+        m(
+            "rp_mag",
+            "mag",
+            "phot.mag;em.opt.R",
+            "Integrated RP magnitude.",
+        ),
+        it().map(|r| mags(&r.rp_flux, ZP_RP)),
+    );
+    c.list_bool(
+        m(
+            "photometry_flag_noisy_data",
+            "",
+            "meta.code.qual",
+            "G-band flux is noisy (error inflated).",
+        ),
+        it().map(|r| r.noisy.clone()),
+    );
+    c.list_bool(
+        m(
+            "photometry_flag_sm_unavailable",
+            "",
+            "meta.code.qual",
+            "Sky-mapper observation unavailable.",
+        ),
+        it().map(|r| vec![false; r.time.len()]),
+    );
+    c.list_bool(
+        m(
+            "rejected_by_photometry",
+            "",
+            "meta.code.qual",
+            "Observation rejected by the photometric processing.",
+        ),
+        it().map(|r| vec![false; r.time.len()]),
+    );
+    c.list_bool(
+        m(
+            "rejected_by_variability",
+            "",
+            "meta.code.qual",
+            "Observation rejected by the variability processing.",
+        ),
+        it().map(|r| r.rejected_var.clone()),
+    );
+    c.list_bool(
+        m(
+            "variability_flag_g_reject",
+            "",
+            "meta.code.qual",
+            "G-band observation rejected by the variability processing.",
+        ),
+        it().map(|r| r.rejected_var.clone()),
+    );
+    c.list_bool(
+        m(
+            "variability_flag_bp_reject",
+            "",
+            "meta.code.qual",
+            "BP observation rejected by the variability processing.",
+        ),
+        it().map(|r| r.bp_flux.iter().map(|f| f.is_none()).collect()),
+    );
+    c.list_bool(
+        m(
+            "variability_flag_rp_reject",
+            "",
+            "meta.code.qual",
+            "RP observation rejected by the variability processing.",
+        ),
+        it().map(|r| r.rp_flux.iter().map(|f| f.is_none()).collect()),
+    );
     c.finish()
 }
 
@@ -201,7 +430,10 @@ mod tests {
             assert!(t[0] >= DR3_T_START - 0.01 && *t.last().unwrap_or(&0.0) <= DR3_T_END + 1.0);
             let short = t.windows(2).filter(|w| w[1] - w[0] < 0.4).count();
             let long = t.windows(2).filter(|w| w[1] - w[0] > 7.0).count();
-            assert!(short >= t.len() / 3 && long >= 8, "short {short} long {long}");
+            assert!(
+                short >= t.len() / 3 && long >= 8,
+                "short {short} long {long}"
+            );
         }
     }
 }

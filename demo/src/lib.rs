@@ -158,7 +158,10 @@ struct MarkerFile {
 }
 
 fn generator_id() -> String {
-    format!("parallax-demo {} format {FORMAT_VERSION}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "parallax-demo {} format {FORMAT_VERSION}",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Generates the demo catalogue into `out_dir` (created if needed), replacing the demo
@@ -189,7 +192,10 @@ pub fn generate(out_dir: &Path, opts: &DemoOptions) -> Result<DemoSummary, DemoE
             return Err(e);
         }
     };
-    tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "demo tables written");
+    tracing::info!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        "demo tables written"
+    );
 
     // Move the finished directories into place (same file system: rename is atomic per
     // directory); the marker below is what declares the whole set complete.
@@ -353,7 +359,8 @@ fn generate_into(tmp: &Path, opts: &DemoOptions) -> Result<Vec<DemoTable>, DemoE
         .unwrap_or(1)
         .clamp(1, n_chunks.max(1));
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<ChunkRows, DemoError>>> = (0..n_chunks).map(|_| None).collect();
+    let mut results: Vec<Option<Result<ChunkRows, DemoError>>> =
+        (0..n_chunks).map(|_| None).collect();
     std::thread::scope(|scope| -> Result<(), DemoError> {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -415,7 +422,10 @@ fn write_chunk(ctx: &Context<'_>, k: usize) -> Result<ChunkRows, DemoError> {
 
     // gaia_source
     let mut rng = rng_for(seed, Stream::GaiaSource, k as u64);
-    let obs: Vec<gaia_source::Row> = stars.iter().map(|s| gaia_source::observe(s, &mut rng)).collect();
+    let obs: Vec<gaia_source::Row> = stars
+        .iter()
+        .map(|s| gaia_source::observe(s, &mut rng))
+        .collect();
     let batch = gaia_source::batch(&obs)?;
     drop(obs);
     let path = ctx.dirs[0].join(part_name(k));
@@ -438,10 +448,15 @@ fn write_chunk(ctx: &Context<'_>, k: usize) -> Result<ChunkRows, DemoError> {
                 .map(|s| {
                     let spec = match s.xp_role {
                         XpRole::Template(t) => ctx.template_spectra.get(t).cloned(),
-                        XpRole::Copy(t) => ctx.template_spectra.get(t).map(|ts| ts.near_copy(&mut rng)),
+                        XpRole::Copy(t) => {
+                            ctx.template_spectra.get(t).map(|ts| ts.near_copy(&mut rng))
+                        }
                         XpRole::None => None,
                     };
-                    (s.source_id, spec.unwrap_or_else(|| ctx.model.simulate(s, &mut rng)))
+                    (
+                        s.source_id,
+                        spec.unwrap_or_else(|| ctx.model.simulate(s, &mut rng)),
+                    )
                 })
                 .collect();
             w.write(&xp::batch(&spectra)?)?;

@@ -14,7 +14,7 @@ pub(crate) fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
                 s -= l[i * n + k] * l[j * n + k];
             }
             if i == j {
-                if !(s > 0.0) || !s.is_finite() {
+                if !s.is_finite() || s <= 0.0 {
                     return None;
                 }
                 l[i * n + i] = s.sqrt();

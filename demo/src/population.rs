@@ -81,7 +81,10 @@ impl Shape {
     /// Mean of `profile` over a cycle, so the mean magnitude of the curve is the catalogue G.
     pub(crate) fn profile_mean(self) -> f64 {
         let n = 2000;
-        (0..n).map(|i| self.profile((i as f64 + 0.5) / n as f64)).sum::<f64>() / n as f64
+        (0..n)
+            .map(|i| self.profile((i as f64 + 0.5) / n as f64))
+            .sum::<f64>()
+            / n as f64
     }
 }
 
@@ -552,7 +555,9 @@ impl Population {
         }
 
         // XP spectra: the brightest sources (DR3 published them for G < 17.65).
-        let n_xp = usize::try_from(opts.xp_spectra).unwrap_or(usize::MAX).min(stars.len());
+        let n_xp = usize::try_from(opts.xp_spectra)
+            .unwrap_or(usize::MAX)
+            .min(stars.len());
         let mut by_g: Vec<usize> = (0..stars.len()).collect();
         by_g.sort_by(|&a, &b| stars[a].g.total_cmp(&stars[b].g).then(a.cmp(&b)));
         let xp_set: Vec<usize> = by_g[..n_xp].to_vec();
@@ -567,7 +572,9 @@ impl Population {
             .filter(|&i| stars[i].g < 20.0 && stars[i].xp_role == XpRole::None)
             .collect();
         eligible.shuffle(&mut rng);
-        let n_lc = usize::try_from(opts.light_curves).unwrap_or(usize::MAX).min(eligible.len());
+        let n_lc = usize::try_from(opts.light_curves)
+            .unwrap_or(usize::MAX)
+            .min(eligible.len());
         let n_var = (n_lc + n_lc / 4).min(eligible.len());
         eligible.truncate(n_var);
         for (k, &i) in eligible.iter().enumerate() {

@@ -3,10 +3,23 @@
 
 /// ICRS -> Galactic rotation matrix (Hipparcos Vol. 1, Sect. 1.5.3, eq. 1.5.11), the one used
 /// for Gaia DR3 `l`, `b`. Galactic = A * ICRS; ICRS = A^T * Galactic.
+#[allow(clippy::excessive_precision)] // reason: the published digits, kept verbatim
 const ICRS_TO_GAL: [[f64; 3]; 3] = [
-    [-0.054_875_560_416_215_4, -0.873_437_090_234_885, -0.483_835_015_548_713_2],
-    [0.494_109_427_875_583_7, -0.444_829_629_960_011_2, 0.746_982_244_497_218_9],
-    [-0.867_666_149_019_004_7, -0.198_076_373_431_201_5, 0.455_983_776_175_066_9],
+    [
+        -0.054_875_560_416_215_4,
+        -0.873_437_090_234_885,
+        -0.483_835_015_548_713_2,
+    ],
+    [
+        0.494_109_427_875_583_7,
+        -0.444_829_629_960_011_2,
+        0.746_982_244_497_218_9,
+    ],
+    [
+        -0.867_666_149_019_004_7,
+        -0.198_076_373_431_201_5,
+        0.455_983_776_175_066_9,
+    ],
 ];
 
 /// Obliquity of the ecliptic at J2000 used by the Gaia archive for `ecl_lon`/`ecl_lat` (deg).
@@ -70,10 +83,11 @@ pub(crate) fn offset(ra: f64, dec: f64, sep_deg: f64, pa_deg: f64) -> (f64, f64)
 
 /// HEALPix level-12 NESTED index of (ra, dec) in degrees.
 pub(crate) fn healpix12(ra: f64, dec: f64) -> u64 {
-    cdshealpix::nested::get(SOURCE_ID_DEPTH).hash(ra.to_radians(), dec.to_radians().clamp(
-        -std::f64::consts::FRAC_PI_2,
-        std::f64::consts::FRAC_PI_2,
-    ))
+    cdshealpix::nested::get(SOURCE_ID_DEPTH).hash(
+        ra.to_radians(),
+        dec.to_radians()
+            .clamp(-std::f64::consts::FRAC_PI_2, std::f64::consts::FRAC_PI_2),
+    )
 }
 
 /// Angular separation in degrees (haversine; accurate for arcsecond pairs).

@@ -55,7 +55,10 @@ fn read_table(out: &Path, table: &str) -> RecordBatch {
             batches.push(b.unwrap_or_else(|e| panic!("{e}")));
         }
     }
-    let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| panic!("no batches"));
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| panic!("no batches"));
     concat_batches(&schema, &batches).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -71,7 +74,10 @@ fn all_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        for e in std::fs::read_dir(&d)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+        {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
@@ -144,16 +150,39 @@ fn existing_detects_complete_and_broken_catalogues() {
 fn invalid_options_are_user_errors() {
     let d = tempdir();
     for o in [
-        DemoOptions { sources: 0, ..small() },
-        DemoOptions { xp_spectra: 5000, ..small() },
-        DemoOptions { light_curves: 5000, ..small() },
+        DemoOptions {
+            sources: 0,
+            ..small()
+        },
+        DemoOptions {
+            xp_spectra: 5000,
+            ..small()
+        },
+        DemoOptions {
+            light_curves: 5000,
+            ..small()
+        },
     ] {
-        assert!(matches!(generate(d.path(), &o), Err(DemoError::InvalidOptions { .. })));
+        assert!(matches!(
+            generate(d.path(), &o),
+            Err(DemoError::InvalidOptions { .. })
+        ));
     }
     // Tiny catalogues work, including tables with no rows.
-    let s = generate(d.path(), &DemoOptions { sources: 5, seed: 1, xp_spectra: 0, light_curves: 0 })
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.tables.iter().map(|t| t.rows).collect::<Vec<_>>(), vec![5, 0, 0]);
+    let s = generate(
+        d.path(),
+        &DemoOptions {
+            sources: 5,
+            seed: 1,
+            xp_spectra: 0,
+            light_curves: 0,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.tables.iter().map(|t| t.rows).collect::<Vec<_>>(),
+        vec![5, 0, 0]
+    );
 }
 
 #[test]
@@ -198,16 +227,27 @@ fn schema_metadata_survives_parquet_round_trip() {
     let d = tempdir();
     gen_small(d.path());
     for table in TABLES {
-        let p = d.path().join("gaiadr3").join(table).join("part-00000.parquet");
+        let p = d
+            .path()
+            .join("gaiadr3")
+            .join(table)
+            .join("part-00000.parquet");
         let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{e}"));
         let builder = ParquetRecordBatchReaderBuilder::try_new(f).unwrap_or_else(|e| panic!("{e}"));
         let schema = builder.schema().clone();
         assert!(
-            schema.metadata().get("description").is_some_and(|s| !s.is_empty()),
+            schema
+                .metadata()
+                .get("description")
+                .is_some_and(|s| !s.is_empty()),
             "{table}: no table description"
         );
         if table == "gaia_source" {
-            assert!(schema.fields().len() >= 40, "only {} columns", schema.fields().len());
+            assert!(
+                schema.fields().len() >= 40,
+                "only {} columns",
+                schema.fields().len()
+            );
         }
         let mut principal = 0;
         for f in schema.fields() {
@@ -215,24 +255,41 @@ fn schema_metadata_survives_parquet_round_trip() {
             for key in ["description", "unit", "ucd", "principal", "indexed"] {
                 assert!(md.contains_key(key), "{table}.{}: no {key}", f.name());
             }
-            assert!(!md["description"].is_empty() && !md["ucd"].is_empty(), "{table}.{}", f.name());
+            assert!(
+                !md["description"].is_empty() && !md["ucd"].is_empty(),
+                "{table}.{}",
+                f.name()
+            );
             principal += usize::from(md["principal"] == "1");
             assert_eq!(md["indexed"] == "1", f.name() == "source_id");
         }
         assert!(principal >= 3, "{table}: {principal} principal columns");
         let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{e}"));
-        let reader = SerializedFileReader::new_with_options(f, ReadOptionsBuilder::new().with_page_index().build())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let reader = SerializedFileReader::new_with_options(
+            f,
+            ReadOptionsBuilder::new().with_page_index().build(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let md = reader.metadata();
         for rg in md.row_groups() {
             assert!(rg.num_rows() <= 65_536);
         }
-        assert!(md.column_index().is_some() && md.offset_index().is_some() || md.num_row_groups() == 0);
+        assert!(
+            md.column_index().is_some() && md.offset_index().is_some() || md.num_row_groups() == 0
+        );
     }
     let b = read_table(d.path(), "gaia_source");
     let s = b.schema();
-    let unit = |c: &str| s.field_with_name(c).map(|f| f.metadata()["unit"].clone()).unwrap_or_default();
-    let ucd = |c: &str| s.field_with_name(c).map(|f| f.metadata()["ucd"].clone()).unwrap_or_default();
+    let unit = |c: &str| {
+        s.field_with_name(c)
+            .map(|f| f.metadata()["unit"].clone())
+            .unwrap_or_default()
+    };
+    let ucd = |c: &str| {
+        s.field_with_name(c)
+            .map(|f| f.metadata()["ucd"].clone())
+            .unwrap_or_default()
+    };
     assert_eq!(unit("ra"), "deg");
     assert_eq!(unit("parallax"), "mas");
     assert_eq!(unit("pmra"), "mas.yr**-1");
@@ -252,7 +309,12 @@ async fn datafusion_reads_tables_with_metadata() {
     let ctx = SessionContext::new();
     for t in TABLES {
         let dir = d.path().join("gaiadr3").join(t);
-        ctx.register_parquet(t, dir.to_string_lossy().as_ref(), ParquetReadOptions::default())
+        // DataFusion drops file metadata unless skip_metadata is off (it defaults to on).
+        let opts = ParquetReadOptions {
+            skip_metadata: Some(false),
+            ..Default::default()
+        };
+        ctx.register_parquet(t, dir.to_string_lossy().as_ref(), opts)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -261,11 +323,19 @@ async fn datafusion_reads_tables_with_metadata() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let rows = df.collect().await.unwrap_or_else(|e| panic!("{e}"));
-    let n = rows[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0);
+    let n = rows[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .value(0);
     assert_eq!(n, 3000);
-    let table = ctx.table("xp_continuous_mean_spectrum").await.unwrap_or_else(|e| panic!("{e}"));
+    let table = ctx
+        .table("xp_continuous_mean_spectrum")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let schema = table.schema();
-    let f = schema.field_with_unqualified_name("bp_coefficients").unwrap_or_else(|e| panic!("{e}"));
+    let f = schema
+        .field_with_unqualified_name("bp_coefficients")
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(f.metadata()["ucd"], "stat.fit.param");
     let joined = ctx
         .sql("SELECT count(*) FROM gaia_source g JOIN epoch_photometry e USING (source_id) WHERE g.has_epoch_photometry AND g.phot_variable_flag = 'VARIABLE'")
@@ -274,7 +344,10 @@ async fn datafusion_reads_tables_with_metadata() {
         .collect()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let n = joined[0].column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(0);
+    let n = joined[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+        .value(0);
     assert_eq!(n, 120);
 }
 
@@ -290,9 +363,25 @@ fn band(b: &RecordBatch, prefix: &str, i: usize) -> Option<Band> {
     }
     let errs = col::<FixedSizeListArray>(b, &format!("{prefix}_coefficient_errors"));
     let corr = col::<FixedSizeListArray>(b, &format!("{prefix}_coefficient_correlations"));
-    let c: Vec<f64> = coef.value(i).as_primitive::<Float64Type>().values().to_vec();
-    let e: Vec<f64> = errs.value(i).as_primitive::<Float32Type>().values().iter().map(|v| f64::from(*v)).collect();
-    let r: Vec<f64> = corr.value(i).as_primitive::<Float32Type>().values().iter().map(|v| f64::from(*v)).collect();
+    let c: Vec<f64> = coef
+        .value(i)
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec();
+    let e: Vec<f64> = errs
+        .value(i)
+        .as_primitive::<Float32Type>()
+        .values()
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
+    let r: Vec<f64> = corr
+        .value(i)
+        .as_primitive::<Float32Type>()
+        .values()
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
     assert_eq!((c.len(), e.len(), r.len()), (N_COEFF, N_COEFF, N_CORR));
     let mut cov = vec![0.0; N_COEFF * N_COEFF];
     for a in 0..N_COEFF {
@@ -332,7 +421,10 @@ fn xp_covariances_are_positive_definite_and_templates_match() {
         row_of.insert(ids.value(i), i);
         for prefix in ["bp", "rp"] {
             if let Some(band) = band(&b, prefix, i) {
-                assert!(cholesky(&band.cov, N_COEFF).is_some(), "row {i} {prefix}: C not PD");
+                assert!(
+                    cholesky(&band.cov, N_COEFF).is_some(),
+                    "row {i} {prefix}: C not PD"
+                );
                 let nrb = col::<Int16Array>(&b, &format!("{prefix}_n_relevant_bases")).value(i);
                 assert!((10..=55).contains(&nrb));
                 let dof = col::<Int16Array>(&b, &format!("{prefix}_degrees_of_freedom")).value(i);
@@ -346,7 +438,10 @@ fn xp_covariances_are_positive_definite_and_templates_match() {
     let g = read_table(d.path(), "gaia_source");
     let gid = col::<Int64Array>(&g, "source_id");
     let has = col::<BooleanArray>(&g, "has_xp_continuous");
-    let flagged: HashSet<i64> = (0..g.num_rows()).filter(|&i| has.value(i)).map(|i| gid.value(i)).collect();
+    let flagged: HashSet<i64> = (0..g.num_rows())
+        .filter(|&i| has.value(i))
+        .map(|i| gid.value(i))
+        .collect();
     assert_eq!(flagged, row_of.keys().copied().collect::<HashSet<_>>());
 
     let truth: serde_json::Value = serde_json::from_str(
@@ -418,7 +513,10 @@ fn light_curves_match_truth() {
     let var = col::<StringArray>(&g, "phot_variable_flag");
     let has = col::<BooleanArray>(&g, "has_epoch_photometry");
     let g_row: HashMap<i64, usize> = (0..g.num_rows()).map(|i| (gid.value(i), i)).collect();
-    assert_eq!((0..g.num_rows()).filter(|&i| has.value(i)).count(), truth.len());
+    assert_eq!(
+        (0..g.num_rows()).filter(|&i| has.value(i)).count(),
+        truth.len()
+    );
     let times = col::<ListArray>(&e, "g_transit_time");
     let mags = col::<ListArray>(&e, "g_transit_mag");
     let n_tr = col::<Int16Array>(&e, "n_transits");
@@ -438,9 +536,18 @@ fn light_curves_match_truth() {
         let g_cat = f64::from(gmag.value(gi));
         if g_cat < 17.0 {
             // Mean magnitude near the catalogue G; spread reflects the injected amplitude.
-            assert!((mean - g_cat).abs() < 0.1 + amp, "{id}: mean {mean} vs G {g_cat}");
-            let (lo, hi) = m.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
-            assert!(hi - lo > 0.3 * amp && hi - lo < amp + 0.2, "{id}: ptp {} amp {amp}", hi - lo);
+            assert!(
+                (mean - g_cat).abs() < 0.1 + amp,
+                "{id}: mean {mean} vs G {g_cat}"
+            );
+            let (lo, hi) = m
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+            assert!(
+                hi - lo > 0.3 * amp && hi - lo < amp + 0.2,
+                "{id}: ptp {} amp {amp}",
+                hi - lo
+            );
             checked += 1;
         }
     }
@@ -463,7 +570,10 @@ fn clusters_and_binaries_match_truth() {
     let clusters = cl["clusters"].as_array().cloned().unwrap_or_default();
     assert_eq!(clusters.len(), 2);
     for c in clusters {
-        let (cra, cdec) = (c["ra"].as_f64().unwrap_or_default(), c["dec"].as_f64().unwrap_or_default());
+        let (cra, cdec) = (
+            c["ra"].as_f64().unwrap_or_default(),
+            c["dec"].as_f64().unwrap_or_default(),
+        );
         for m in c["members"].as_array().cloned().unwrap_or_default() {
             let i = row[&m.as_i64().unwrap_or_default()];
             assert!(crate::sky::separation(cra, cdec, ra.value(i), dec.value(i)) <= 0.2 + 1e-9);
@@ -473,9 +583,13 @@ fn clusters_and_binaries_match_truth() {
     let mut n = 0;
     for line in csv.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
-        let (a, b) = (row[&f[0].parse().unwrap_or(0)], row[&f[1].parse().unwrap_or(0)]);
+        let (a, b) = (
+            row[&f[0].parse().unwrap_or(0)],
+            row[&f[1].parse().unwrap_or(0)],
+        );
         let sep: f64 = f[2].parse().unwrap_or_default();
-        let s = crate::sky::separation(ra.value(a), dec.value(a), ra.value(b), dec.value(b)) * 3600.0;
+        let s =
+            crate::sky::separation(ra.value(a), dec.value(a), ra.value(b), dec.value(b)) * 3600.0;
         assert!((s - sep).abs() < 1e-6 && (1.0..=5.0).contains(&sep));
         n += 1;
     }
@@ -487,14 +601,24 @@ fn population_statistics_are_gaia_like() {
     let opts = DemoOptions::for_sources(20_000);
     let pop = crate::population::Population::generate(&opts);
     let mut rng = crate::rng::rng_for(1, crate::rng::Stream::GaiaSource, 0);
-    let rows: Vec<_> = pop.stars.iter().map(|s| crate::gaia_source::observe(s, &mut rng)).collect();
+    let rows: Vec<_> = pop
+        .stars
+        .iter()
+        .map(|s| crate::gaia_source::observe(s, &mut rng))
+        .collect();
     let b = crate::gaia_source::batch(&rows).unwrap_or_else(|e| panic!("{e}"));
     let n = b.num_rows() as f64;
     let plx = col::<Float64Array>(&b, "parallax");
     let frac_2p = plx.null_count() as f64 / n;
-    assert!((0.12..0.30).contains(&frac_2p), "2-parameter fraction {frac_2p}");
+    assert!(
+        (0.12..0.30).contains(&frac_2p),
+        "2-parameter fraction {frac_2p}"
+    );
     let gl = col::<Float64Array>(&b, "b");
-    let low = (0..b.num_rows()).filter(|&i| gl.value(i).abs() < 10.0).count() as f64 / n;
+    let low = (0..b.num_rows())
+        .filter(|&i| gl.value(i).abs() < 10.0)
+        .count() as f64
+        / n;
     // |b| < 10 deg is 17% of the sky; Gaia has about half its sources there.
     assert!(low > 0.4, "fraction at |b| < 10: {low}");
     let g = col::<Float32Array>(&b, "phot_g_mean_mag");
@@ -505,7 +629,10 @@ fn population_statistics_are_gaia_like() {
     assert!((0.002..0.06).contains(&rv_frac), "rv fraction {rv_frac}");
     let bp = col::<Float64Array>(&b, "phot_bp_mean_flux");
     assert!(bp.null_count() > 0);
-    eprintln!("2p {frac_2p:.3} |b|<10 {low:.3} G>19 {faint:.3} rv {rv_frac:.4} bp-null {}", bp.null_count());
+    eprintln!(
+        "2p {frac_2p:.3} |b|<10 {low:.3} G>19 {faint:.3} rv {rv_frac:.4} bp-null {}",
+        bp.null_count()
+    );
 }
 
 /// Run by hand in release: `cargo test --release -p parallax-demo -- --ignored timing --nocapture`.
@@ -523,6 +650,10 @@ fn timing_200k() {
     let s = generate(d.path(), &opts).unwrap_or_else(|e| panic!("{e}"));
     let secs = t.elapsed().as_secs_f64();
     let bytes: u64 = all_files(d.path()).values().map(|v| v.len() as u64).sum();
-    eprintln!("timing: 200k/20k/5k generated in {secs:.2} s, {:.1} MB, {:?}", bytes as f64 / 1e6, s.tables);
+    eprintln!(
+        "timing: 200k/20k/5k generated in {secs:.2} s, {:.1} MB, {:?}",
+        bytes as f64 / 1e6,
+        s.tables
+    );
     assert!(secs < 60.0);
 }

@@ -55,10 +55,12 @@ impl<'p> PartWriter<'p> {
 
     pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), DemoError> {
         self.rows += batch.num_rows() as u64;
-        self.inner.write(batch).map_err(|source| DemoError::Parquet {
-            path: self.path.to_path_buf(),
-            source,
-        })
+        self.inner
+            .write(batch)
+            .map_err(|source| DemoError::Parquet {
+                path: self.path.to_path_buf(),
+                source,
+            })
     }
 
     /// Flushes and closes the file; returns the number of rows written.

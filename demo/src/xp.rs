@@ -10,11 +10,11 @@
 //!   per-source shape scatter;
 //! - errors: the real error profiles (normalised), scaled by a photon + calibration noise law
 //!   fitted to the real spectra (error_0 vs coefficient_0);
-//! - correlations: R = sum_k w_k R_k (random convex mixture of the real correlation matrices)
-//!   + w_f R_factor (a random two-factor model normalised to unit diagonal) + w_i I. A convex
-//!   combination of correlation matrices is a correlation matrix, and the identity share keeps
-//!   the smallest eigenvalue >= w_i, so C = E R E stays positive definite after the values are
-//!   rounded to float32;
+//! - correlations: R = sum_k w_k R_k (random convex mixture of the real correlation
+//!   matrices), plus w_f R_factor (a random two-factor model normalised to unit diagonal),
+//!   plus w_i I. A convex combination of correlation matrices is a correlation matrix, and
+//!   the identity share keeps the smallest eigenvalue >= w_i, so C = E R E stays positive
+//!   definite after the values are rounded to float32;
 //! - observed coefficients = mean + E L z with L L^T = R, z ~ N(0, I).
 
 use rand::Rng;
@@ -104,25 +104,13 @@ impl BandSpectrum {
         (sd * sd * f64::from(self.degrees_of_freedom())) as f32
     }
 
-    /// Covariance C = E R E (archive convention) as a dense row-major 55x55 matrix.
-    pub(crate) fn covariance(&self) -> Vec<f64> {
-        let mut c = vec![0.0; N_COEFF * N_COEFF];
-        for i in 0..N_COEFF {
-            let ei = f64::from(self.errors[i]);
-            c[i * N_COEFF + i] = ei * ei;
-            for j in 0..i {
-                let v = ei * f64::from(self.errors[j]) * f64::from(self.correlations[packed_index(i, j)]);
-                c[i * N_COEFF + j] = v;
-                c[j * N_COEFF + i] = v;
-            }
-        }
-        c
-    }
-
     /// Lower Cholesky factor of the stored correlation matrix.
     fn correlation_factor(&self) -> Option<Vec<f64>> {
         let packed: Vec<f64> = self.correlations.iter().map(|&v| f64::from(v)).collect();
-        cholesky(&crate::linalg::unpack_correlations(&packed, N_COEFF), N_COEFF)
+        cholesky(
+            &crate::linalg::unpack_correlations(&packed, N_COEFF),
+            N_COEFF,
+        )
     }
 
     /// This spectrum plus one draw from its own covariance (a "near-copy").
@@ -174,15 +162,25 @@ impl Model {
                 || s.coefficient_errors.len() != N_COEFF
                 || s.coefficient_correlations.len() != N_CORR
             {
-                return Err(invalid(format!("bad array sizes for {} {}", s.source_id, s.band)));
+                return Err(invalid(format!(
+                    "bad array sizes for {} {}",
+                    s.source_id, s.band
+                )));
             }
             let r = crate::linalg::unpack_correlations(&s.coefficient_correlations, N_COEFF);
             if cholesky(&r, N_COEFF).is_none() {
-                return Err(invalid(format!("correlations of {} {} not PD", s.source_id, s.band)));
+                return Err(invalid(format!(
+                    "correlations of {} {} not PD",
+                    s.source_id, s.band
+                )));
             }
         }
         let band = |b: &str| -> Vec<RefSpectrum> {
-            file.spectra.iter().filter(|s| s.band == b).cloned().collect()
+            file.spectra
+                .iter()
+                .filter(|s| s.band == b)
+                .cloned()
+                .collect()
         };
         let (bp, rp) = (band("bp"), band("rp"));
         // Anchors: stars with both bands; colour from the coefficient-0 flux ratio.
@@ -205,7 +203,11 @@ impl Model {
         }
         anchors_bp.sort_by(|a, b| a.colour.total_cmp(&b.colour));
         anchors_rp.sort_by(|a, b| a.colour.total_cmp(&b.colour));
-        let corr = |v: &[RefSpectrum]| v.iter().map(|s| s.coefficient_correlations.clone()).collect();
+        let corr = |v: &[RefSpectrum]| {
+            v.iter()
+                .map(|s| s.coefficient_correlations.clone())
+                .collect()
+        };
         Ok(Model {
             bp: BandModel {
                 anchors: anchors_bp,
@@ -234,8 +236,12 @@ impl Model {
         let n_transits = rng.random_range(15..60_i32);
         // DR3 has a few per cent of faint spectra without BP.
         let bp_missing = star.g > 16.0 && rng.random::<f64>() < 0.01;
-        let bp = self.bp.simulate(star.bp_mag(), star.g, colour, n_transits, rng);
-        let rp = self.rp.simulate(star.rp_mag(), star.g, colour, n_transits, rng);
+        let bp = self
+            .bp
+            .simulate(star.bp_mag(), star.g, colour, n_transits, rng);
+        let rp = self
+            .rp
+            .simulate(star.rp_mag(), star.g, colour, n_transits, rng);
         Spectrum {
             bp: if bp_missing { None } else { Some(bp) },
             rp: Some(rp),
@@ -272,7 +278,14 @@ fn bracket(anchors: &[Anchor], colour: f64) -> (usize, usize, f64) {
 }
 
 impl BandModel {
-    fn simulate(&self, mag: f64, g: f64, colour: f64, n_transits: i32, rng: &mut StdRng) -> BandSpectrum {
+    fn simulate(
+        &self,
+        mag: f64,
+        g: f64,
+        colour: f64,
+        n_transits: i32,
+        rng: &mut StdRng,
+    ) -> BandSpectrum {
         let flux = 10f64.powf(-0.4 * (mag - self.zero_point));
         let c0 = self.k_flux * flux;
         let (ia, ib, t) = bracket(&self.anchors, colour);
@@ -307,7 +320,9 @@ impl BandModel {
                 .collect(),
         };
         let per_transit = rng.random_range(50.0..80.0);
-        let n_measurements = (f64::from(n_transits) * per_transit).round().clamp(60.0, 32_000.0) as i16;
+        let n_measurements = (f64::from(n_transits) * per_transit)
+            .round()
+            .clamp(60.0, 32_000.0) as i16;
         let n_rejected = (f64::from(n_measurements) * rng.random_range(0.0..0.03)).round() as i16;
         let standard_deviation =
             (1.0 + 0.3 * (-(g - 8.0) / 3.0).exp().min(1.5) + (0.04 * gauss(rng)).abs()) as f32;
@@ -374,55 +389,152 @@ macro_rules! band_columns {
     ($cols:expr, $rows:expr, $band:ident, $b:literal, $basis:expr) => {{
         let rows = $rows;
         $cols.i16o(
-            m(concat!($b, "_basis_function_id"), "", "meta.id;meta.code", concat!("Identifier of the ", $b, " basis function set (56 for BP, 57 for RP).")),
+            m(
+                concat!($b, "_basis_function_id"),
+                "",
+                "meta.id;meta.code",
+                concat!(
+                    "Identifier of the ",
+                    $b,
+                    " basis function set (56 for BP, 57 for RP)."
+                ),
+            ),
             rows.iter().map(|(_, s)| s.$band.as_ref().map(|_| $basis)),
         );
         $cols.i16o(
-            m(concat!($b, "_degrees_of_freedom"), "", "stat.fit.dof", concat!("Degrees of freedom of the ", $b, " spectrum fit.")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.degrees_of_freedom())),
+            m(
+                concat!($b, "_degrees_of_freedom"),
+                "",
+                "stat.fit.dof",
+                concat!("Degrees of freedom of the ", $b, " spectrum fit."),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.degrees_of_freedom())),
         );
         $cols.i16o(
-            m(concat!($b, "_n_parameters"), "", "meta.number", concat!("Number of ", $b, " basis coefficients (55).")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|_| N_COEFF as i16)),
+            m(
+                concat!($b, "_n_parameters"),
+                "",
+                "meta.number",
+                concat!("Number of ", $b, " basis coefficients (55)."),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|_| N_COEFF as i16)),
         );
         $cols.i16o(
-            m(concat!($b, "_n_measurements"), "", "meta.number", concat!("Number of ", $b, " measurements used in the fit.")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.n_measurements)),
+            m(
+                concat!($b, "_n_measurements"),
+                "",
+                "meta.number",
+                concat!("Number of ", $b, " measurements used in the fit."),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.n_measurements)),
         );
         $cols.i16o(
-            m(concat!($b, "_n_rejected_measurements"), "", "meta.number", concat!("Number of ", $b, " measurements rejected by the fit.")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.n_rejected)),
+            m(
+                concat!($b, "_n_rejected_measurements"),
+                "",
+                "meta.number",
+                concat!("Number of ", $b, " measurements rejected by the fit."),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.n_rejected)),
         );
         $cols.f32o(
-            m(concat!($b, "_standard_deviation"), "", "stat.stdev", concat!("Standard deviation of the ", $b, " fit residuals (the errors already include this scaling).")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.standard_deviation)),
+            m(
+                concat!($b, "_standard_deviation"),
+                "",
+                "stat.stdev",
+                concat!(
+                    "Standard deviation of the ",
+                    $b,
+                    " fit residuals (the errors already include this scaling)."
+                ),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.standard_deviation)),
         );
         $cols.f32o(
-            m(concat!($b, "_chi_squared"), "", "stat.fit.chi2", concat!("Chi-squared of the ", $b, " spectrum fit.")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.chi_squared())),
+            m(
+                concat!($b, "_chi_squared"),
+                "",
+                "stat.fit.chi2",
+                concat!("Chi-squared of the ", $b, " spectrum fit."),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.chi_squared())),
         );
         $cols.fixed_f64(
-            m(concat!($b, "_coefficients"), "electron.s**-1", "stat.fit.param", concat!("The 55 ", $b, " spectrum basis coefficients.")),
+            m(
+                concat!($b, "_coefficients"),
+                "electron.s**-1",
+                "stat.fit.param",
+                concat!("The 55 ", $b, " spectrum basis coefficients."),
+            )
+            .principal(),
             N_COEFF,
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.coefficients.as_slice())),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.coefficients.as_slice())),
         )?;
         $cols.fixed_f32(
-            m(concat!($b, "_coefficient_errors"), "electron.s**-1", "stat.error;stat.fit.param", concat!("Errors of the ", $b, " coefficients (including the standard-deviation scaling).")),
+            m(
+                concat!($b, "_coefficient_errors"),
+                "electron.s**-1",
+                "stat.error;stat.fit.param",
+                concat!(
+                    "Errors of the ",
+                    $b,
+                    " coefficients (including the standard-deviation scaling)."
+                ),
+            )
+            .principal(),
             N_COEFF,
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.errors.as_slice())),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.errors.as_slice())),
         )?;
         $cols.fixed_f32(
-            m(concat!($b, "_coefficient_correlations"), "", "stat.correlation", concat!("Correlations of the ", $b, " coefficients: strict lower triangle row by row, element i(i-1)/2+j is (i, j).")),
+            m(
+                concat!($b, "_coefficient_correlations"),
+                "",
+                "stat.correlation",
+                concat!(
+                    "Correlations of the ",
+                    $b,
+                    " coefficients: strict lower triangle row by row, element i(i-1)/2+j is (i, j)."
+                ),
+            ),
             N_CORR,
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.correlations.as_slice())),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.correlations.as_slice())),
         )?;
         $cols.i16o(
-            m(concat!($b, "_n_relevant_bases"), "", "meta.number", concat!("Number of ", $b, " basis functions considered relevant (leading block to use).")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.n_relevant_bases)),
+            m(
+                concat!($b, "_n_relevant_bases"),
+                "",
+                "meta.number",
+                concat!(
+                    "Number of ",
+                    $b,
+                    " basis functions considered relevant (leading block to use)."
+                ),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.n_relevant_bases)),
         );
         $cols.f32o(
-            m(concat!($b, "_relative_shrinking"), "", "stat.value", concat!("Measure of the shrinking of the ", $b, " coefficients by the truncation.")),
-            rows.iter().map(|(_, s)| s.$band.as_ref().map(|b| b.relative_shrinking)),
+            m(
+                concat!($b, "_relative_shrinking"),
+                "",
+                "stat.value",
+                concat!(
+                    "Measure of the shrinking of the ",
+                    $b,
+                    " coefficients by the truncation."
+                ),
+            ),
+            rows.iter()
+                .map(|(_, s)| s.$band.as_ref().map(|b| b.relative_shrinking)),
         );
     }};
 }
@@ -433,9 +545,14 @@ pub(crate) fn batch(
 ) -> Result<datafusion::arrow::record_batch::RecordBatch, DemoError> {
     let mut c = Columns::new("xp_continuous_mean_spectrum", DESCRIPTION);
     c.i64(
-        m("source_id", "", "meta.id;meta.main", "Unique source identifier (unique within a particular Data Release).")
-            .principal()
-            .indexed(),
+        m(
+            "source_id",
+            "",
+            "meta.id;meta.main",
+            "Unique source identifier (unique within a particular Data Release).",
+        )
+        .principal()
+        .indexed(),
         rows.iter().map(|(id, _)| *id),
     );
     c.i64(
@@ -458,7 +575,10 @@ mod tests {
         let colours = model.anchor_colours();
         assert_eq!(colours.len(), 3);
         // Bluest (~-0.1), 18 Sco (~0.8), Proxima Cen (~3.6).
-        assert!(colours[0] < 0.3 && (0.5..1.1).contains(&colours[1]) && colours[2] > 3.0, "{colours:?}");
+        assert!(
+            colours[0] < 0.3 && (0.5..1.1).contains(&colours[1]) && colours[2] > 3.0,
+            "{colours:?}"
+        );
     }
 
     #[test]
@@ -466,7 +586,12 @@ mod tests {
         let model = Model::load().unwrap_or_else(|e| panic!("{e}"));
         let mut rng = rng_for(7, Stream::Xp, 0);
         for _ in 0..50 {
-            let packed: Vec<f64> = model.rp.correlations(&mut rng).iter().map(|&v| f64::from(v)).collect();
+            let packed: Vec<f64> = model
+                .rp
+                .correlations(&mut rng)
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             assert!(packed.iter().all(|v| v.abs() < 1.0));
             let r = crate::linalg::unpack_correlations(&packed, N_COEFF);
             assert!(cholesky(&r, N_COEFF).is_some());
