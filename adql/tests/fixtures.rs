@@ -94,3 +94,37 @@ fn kind_name(e: &parallax_adql::AdqlError) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A cheap, deterministic stand-in for the cargo-fuzz target: every prefix of every fixture,
+/// and every fixture with each character deleted, must parse or fail without panicking, and
+/// every error must render.
+#[test]
+fn mutated_fixtures_never_panic() {
+    let mut texts = Vec::new();
+    for dir in ["valid", "invalid"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(dir);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            texts.push(read(&entry.path()));
+        }
+    }
+    let mut count = 0usize;
+    for text in &texts {
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        for (k, &i) in boundaries.iter().enumerate() {
+            let next = boundaries.get(k + 1).copied().unwrap_or(text.len());
+            for candidate in [
+                text[..i].to_owned(),
+                format!("{}{}", &text[..i], &text[next..]),
+            ] {
+                if let Err(e) = parallax_adql::parse(&candidate) {
+                    let _ = e.render(&candidate);
+                }
+                count += 1;
+            }
+        }
+    }
+    assert!(count > 10_000, "{count}");
+}
