@@ -16,7 +16,7 @@ use crate::engine::QueryError;
 
 /// A validated TAP query request.
 #[derive(Debug, Clone)]
-pub struct QueryRequest {
+pub(crate) struct QueryRequest {
     /// ADQL text.
     pub query: String,
     /// Output format.
@@ -29,7 +29,7 @@ pub struct QueryRequest {
 
 impl QueryRequest {
     /// Validates the TAP parameters of a query (TAP §2.7, DALI §3.4).
-    pub fn from_params(p: &Params, state: &AppState) -> Result<Self, ServiceError> {
+    pub(crate) fn from_params(p: &Params, state: &AppState) -> Result<Self, ServiceError> {
         // REQUEST=doQuery is TAP 1.0 legacy; every client still sends it. Accept and ignore.
         if let Some(r) = p.get("request")? {
             if !r.eq_ignore_ascii_case("doQuery") {

@@ -72,7 +72,7 @@ pub(crate) async fn capabilities(
             None => x.push_str("<outputFormat>"),
         }
         let _ = write!(x, "<mime>{}</mime>", escape(&f.mime));
-        for a in &f.aliases {
+        for a in f.aliases {
             let _ = write!(x, "<alias>{}</alias>", escape(a));
         }
         x.push_str("</outputFormat>\n");

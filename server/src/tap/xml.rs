@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 /// Escapes text for XML element content and attribute values; characters that XML 1.0
 /// forbids are replaced by U+FFFD.
-pub fn escape(s: &str) -> Cow<'_, str> {
+pub(crate) fn escape(s: &str) -> Cow<'_, str> {
     if !s
         .chars()
         .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || forbidden(c))

@@ -8,20 +8,20 @@ use std::sync::OnceLock;
 use parallax::config::{Overrides, Settings};
 
 /// Sources in the test demo catalogue.
-pub const SOURCES: u64 = 20_000;
+pub(crate) const SOURCES: u64 = 20_000;
 
-pub struct Fixture {
-    pub addr: SocketAddr,
-    pub data_dir: PathBuf,
+pub(crate) struct Fixture {
+    pub(crate) addr: SocketAddr,
+    pub(crate) data_dir: PathBuf,
 }
 
 impl Fixture {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}/tap{}", self.addr, path)
     }
 }
 
-pub fn settings(data_dir: PathBuf) -> Settings {
+pub(crate) fn settings(data_dir: PathBuf) -> Settings {
     Settings::load(
         None,
         Overrides {
@@ -35,7 +35,7 @@ pub fn settings(data_dir: PathBuf) -> Settings {
 }
 
 /// Starts (once) the server on a fresh demo catalogue and returns where it listens.
-pub fn fixture() -> &'static Fixture {
+pub(crate) fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir").keep();
@@ -61,7 +61,7 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_gzip()
         .build()
@@ -69,7 +69,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// POSTs a form to `/sync` and returns (status, content type, body).
-pub async fn sync(params: &[(&str, &str)]) -> (u16, String, String) {
+pub(crate) async fn sync(params: &[(&str, &str)]) -> (u16, String, String) {
     let f = fixture();
     let r = client()
         .post(f.url("/sync"))
@@ -88,7 +88,7 @@ pub async fn sync(params: &[(&str, &str)]) -> (u16, String, String) {
 }
 
 /// Runs an ADQL query and returns the VOTable text (asserting success).
-pub async fn query_votable(q: &str) -> String {
+pub(crate) async fn query_votable(q: &str) -> String {
     let (status, _, body) = sync(&[
         ("REQUEST", "doQuery"),
         ("LANG", "ADQL"),

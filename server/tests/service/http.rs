@@ -143,6 +143,7 @@ async fn get_and_post_with_case_insensitive_names() {
 async fn bad_requests_get_a_votable_error_and_4xx() {
     let ok_q = "SELECT TOP 1 source_id FROM gaiadr3.gaia_source";
     let huge = format!("SELECT TOP 1 source_id FROM gaiadr3.gaia_source -- {}", "x".repeat(10 << 20));
+    let huger = format!("{huge}{}", "y".repeat(8 << 20));
     let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
         (vec![("QUERY", ok_q)], 400, "LANG"),
         (vec![("LANG", "PQL"), ("QUERY", ok_q)], 400, "unknown query language"),
@@ -178,7 +179,8 @@ async fn bad_requests_get_a_votable_error_and_4xx() {
             "",
         ),
         (vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM '/etc/passwd'")], 400, ""),
-        (vec![("LANG", "ADQL"), ("QUERY", &huge)], 413, "limit"),
+        (vec![("LANG", "ADQL"), ("QUERY", &huge)], 400, "limit"),
+        (vec![("LANG", "ADQL"), ("QUERY", &huger)], 413, "limit"),
     ];
     for (params, want, needle) in cases {
         let (status, ctype, body) = sync(&params).await;

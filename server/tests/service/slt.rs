@@ -79,6 +79,8 @@ impl AsyncDB for Db {
         })
     }
 
+    async fn shutdown(&mut self) {}
+
     fn engine_name(&self) -> &str {
         "parallax"
     }

@@ -6,15 +6,15 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 #[derive(Debug, Default)]
-pub struct Parsed {
-    pub fields: Vec<HashMap<String, String>>,
-    pub rows: Vec<Vec<Option<String>>>,
+pub(crate) struct Parsed {
+    pub(crate) fields: Vec<HashMap<String, String>>,
+    pub(crate) rows: Vec<Vec<Option<String>>>,
     /// (name, value, content) of every INFO, in order, with whether it followed the TABLE.
-    pub infos: Vec<(String, String, String, bool)>,
+    pub(crate) infos: Vec<(String, String, String, bool)>,
 }
 
 impl Parsed {
-    pub fn status(&self) -> Vec<(&str, bool)> {
+    pub(crate) fn status(&self) -> Vec<(&str, bool)> {
         self.infos
             .iter()
             .filter(|i| i.0 == "QUERY_STATUS")
@@ -22,7 +22,7 @@ impl Parsed {
             .collect()
     }
 
-    pub fn column(&self, name: &str) -> Vec<Option<String>> {
+    pub(crate) fn column(&self, name: &str) -> Vec<Option<String>> {
         let i = self
             .fields
             .iter()
@@ -45,7 +45,7 @@ fn attrs(e: &quick_xml::events::BytesStart<'_>) -> HashMap<String, String> {
 }
 
 /// Parses a TABLEDATA VOTable; panics on malformed XML.
-pub fn parse(text: &str) -> Parsed {
+pub(crate) fn parse(text: &str) -> Parsed {
     let mut r = Reader::from_str(text);
     let mut out = Parsed::default();
     let mut row: Option<Vec<Option<String>>> = None;
@@ -80,7 +80,8 @@ pub fn parse(text: &str) -> Parsed {
                 }
             }
             Event::GeneralRef(g) => {
-                let s = match g.as_ref() {
+                let name: &[u8] = &g;
+                let s = match name {
                     b"lt" => "<",
                     b"gt" => ">",
                     b"amp" => "&",
