@@ -37,14 +37,20 @@ fn annotated_schema(schema: &Schema, columns: &[ColumnMeta]) -> SchemaRef {
             for (k, v) in c.pairs() {
                 md.insert(k.to_owned(), v.to_owned());
             }
-            f.as_ref().clone().with_name(c.name.clone()).with_metadata(md)
+            f.as_ref()
+                .clone()
+                .with_name(c.name.clone())
+                .with_metadata(md)
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 fn rebatch(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?)
+    Ok(RecordBatch::try_new(
+        schema.clone(),
+        batch.columns().to_vec(),
+    )?)
 }
 
 pub(crate) struct ParquetWriter {

@@ -68,24 +68,35 @@ pub(crate) enum Leaf<'a> {
 
 impl<'a> Leaf<'a> {
     fn of(a: &'a dyn Array, s: Scalar) -> Result<Self> {
-        let wrong = || {
-            FormatError::Internal(format!(
-                "expected {:?} values, got {}",
-                s,
-                a.data_type()
-            ))
-        };
+        let wrong =
+            || FormatError::Internal(format!("expected {:?} values, got {}", s, a.data_type()));
         Ok(match s {
             Scalar::Bool => Leaf::Bool(a.as_boolean_opt().ok_or_else(wrong)?),
-            Scalar::I16 => Leaf::I16(a.as_primitive_opt::<Int16Type>().ok_or_else(wrong)?.values()),
-            Scalar::I32 => Leaf::I32(a.as_primitive_opt::<Int32Type>().ok_or_else(wrong)?.values()),
-            Scalar::I64 => Leaf::I64(a.as_primitive_opt::<Int64Type>().ok_or_else(wrong)?.values()),
-            Scalar::F32 => {
-                Leaf::F32(a.as_primitive_opt::<Float32Type>().ok_or_else(wrong)?.values())
-            }
-            Scalar::F64 => {
-                Leaf::F64(a.as_primitive_opt::<Float64Type>().ok_or_else(wrong)?.values())
-            }
+            Scalar::I16 => Leaf::I16(
+                a.as_primitive_opt::<Int16Type>()
+                    .ok_or_else(wrong)?
+                    .values(),
+            ),
+            Scalar::I32 => Leaf::I32(
+                a.as_primitive_opt::<Int32Type>()
+                    .ok_or_else(wrong)?
+                    .values(),
+            ),
+            Scalar::I64 => Leaf::I64(
+                a.as_primitive_opt::<Int64Type>()
+                    .ok_or_else(wrong)?
+                    .values(),
+            ),
+            Scalar::F32 => Leaf::F32(
+                a.as_primitive_opt::<Float32Type>()
+                    .ok_or_else(wrong)?
+                    .values(),
+            ),
+            Scalar::F64 => Leaf::F64(
+                a.as_primitive_opt::<Float64Type>()
+                    .ok_or_else(wrong)?
+                    .values(),
+            ),
         })
     }
 
@@ -199,7 +210,11 @@ pub(crate) fn view_of(a: &ArrayRef, k: Kind) -> Result<Column<'_>> {
             DataType::FixedSizeBinary(_) => Bins::Fixed(a.as_fixed_size_binary()),
             _ => return Err(wrong()),
         }),
-        Kind::Date => View::Date(a.as_primitive_opt::<Date32Type>().ok_or_else(wrong)?.values()),
+        Kind::Date => View::Date(
+            a.as_primitive_opt::<Date32Type>()
+                .ok_or_else(wrong)?
+                .values(),
+        ),
         Kind::Timestamp => match a.data_type() {
             DataType::Timestamp(unit, _) => {
                 let v: &[i64] = match unit {

@@ -38,11 +38,19 @@ impl DelimitedWriter {
     }
 
     fn sep(&self) -> u8 {
-        if self.style == Style::Csv { b',' } else { b'\t' }
+        if self.style == Style::Csv {
+            b','
+        } else {
+            b'\t'
+        }
     }
 
     fn eol(&self) -> &'static [u8] {
-        if self.style == Style::Csv { b"\r\n" } else { b"\n" }
+        if self.style == Style::Csv {
+            b"\r\n"
+        } else {
+            b"\n"
+        }
     }
 }
 

@@ -20,7 +20,9 @@ pub enum ErrorKind {
 #[non_exhaustive]
 pub enum FormatError {
     /// The RESPONSEFORMAT/FORMAT value names no format we can write.
-    #[error("unknown output format '{value}'; accepted values: {accepted}, or one of their MIME types")]
+    #[error(
+        "unknown output format '{value}'; accepted values: {accepted}, or one of their MIME types"
+    )]
     UnknownFormat {
         /// The value the client sent.
         value: String,

@@ -300,10 +300,7 @@ mod tests {
             vt(FixedSizeList(f(Float64), 2)),
             Some(("double", Some("2".into()), None))
         );
-        assert_eq!(
-            vt(List(f(Int32))),
-            Some(("int", Some("*".into()), None))
-        );
+        assert_eq!(vt(List(f(Int32))), Some(("int", Some("*".into()), None)));
         assert_eq!(
             vt(LargeList(f(Float32))),
             Some(("float", Some("*".into()), None))

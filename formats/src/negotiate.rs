@@ -222,10 +222,16 @@ mod tests {
         assert_eq!(ok("csv"), (Csv, "text/csv;header=present".to_owned()));
         assert_eq!(ok("TSV"), (Tsv, "text/tab-separated-values".to_owned()));
         assert_eq!(ok("json"), (Json, "application/json".to_owned()));
-        assert_eq!(ok("parquet"), (Parquet, "application/vnd.apache.parquet".to_owned()));
+        assert_eq!(
+            ok("parquet"),
+            (Parquet, "application/vnd.apache.parquet".to_owned())
+        );
         assert_eq!(
             ok("arrow"),
-            (ArrowStream, "application/vnd.apache.arrow.stream".to_owned())
+            (
+                ArrowStream,
+                "application/vnd.apache.arrow.stream".to_owned()
+            )
         );
     }
 
@@ -233,12 +239,30 @@ mod tests {
     fn mime_types_are_echoed_exactly() {
         for (v, f) in [
             ("application/x-votable+xml", VotableTabledata),
-            ("application/x-votable+xml;serialization=TABLEDATA", VotableTabledata),
-            ("application/x-votable+xml;serialization=BINARY2", VotableBinary2),
-            ("application/x-votable+xml;serialization=binary2", VotableBinary2),
-            ("application/x-votable+xml ; serialization = BINARY2", VotableBinary2),
-            ("application/x-votable+xml;serialization=\"BINARY\"", VotableBinary),
-            ("Application/X-VOTable+XML;Serialization=Binary", VotableBinary),
+            (
+                "application/x-votable+xml;serialization=TABLEDATA",
+                VotableTabledata,
+            ),
+            (
+                "application/x-votable+xml;serialization=BINARY2",
+                VotableBinary2,
+            ),
+            (
+                "application/x-votable+xml;serialization=binary2",
+                VotableBinary2,
+            ),
+            (
+                "application/x-votable+xml ; serialization = BINARY2",
+                VotableBinary2,
+            ),
+            (
+                "application/x-votable+xml;serialization=\"BINARY\"",
+                VotableBinary,
+            ),
+            (
+                "Application/X-VOTable+XML;Serialization=Binary",
+                VotableBinary,
+            ),
             ("text/xml", VotableTabledata),
             ("text/csv", Csv),
             ("text/csv;header=present", Csv),

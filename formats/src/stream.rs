@@ -203,7 +203,9 @@ impl Driver {
     async fn step(&mut self) -> Option<Bytes> {
         if let Some((batch, offset)) = self.pending.take() {
             let left_in_batch = batch.num_rows() - offset;
-            let allowed = self.maxrec.map_or(u64::MAX, |m| m.saturating_sub(self.rows));
+            let allowed = self
+                .maxrec
+                .map_or(u64::MAX, |m| m.saturating_sub(self.rows));
             if allowed == 0 {
                 let err = self.finish(EndStatus::Overflow);
                 self.phase = Phase::Done(err);

@@ -121,11 +121,19 @@ fn mixed() -> (SchemaRef, RecordBatch) {
         Field::new("mag", DataType::Float32, true),
         Field::new("flag", DataType::Boolean, true),
         Field::new("name", DataType::Utf8, true),
-        Field::new("pos", DataType::FixedSizeList(item(DataType::Float64), 2), true)
-            .with_metadata(HashMap::from([("xtype".into(), "point".into())])),
+        Field::new(
+            "pos",
+            DataType::FixedSizeList(item(DataType::Float64), 2),
+            true,
+        )
+        .with_metadata(HashMap::from([("xtype".into(), "point".into())])),
         Field::new("obs", DataType::List(item(DataType::Int32)), true),
         Field::new("small", DataType::Int8, true),
-        Field::new("t", DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None), true),
+        Field::new(
+            "t",
+            DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+            true,
+        ),
     ]));
     let pos = FixedSizeListArray::try_new(
         item(DataType::Float64),
@@ -186,7 +194,13 @@ fn int_schema() -> SchemaRef {
 #[tokio::test]
 async fn tabledata_nulls_nan_arrays_escaping() {
     let (schema, batch) = mixed();
-    let (out, err, _) = run(OutputFormat::VotableTabledata, schema, vec![Ok(batch)], None).await;
+    let (out, err, _) = run(
+        OutputFormat::VotableTabledata,
+        schema,
+        vec![Ok(batch)],
+        None,
+    )
+    .await;
     assert!(err.is_none());
     let xml = text(&out);
     assert_well_formed(&xml);
@@ -196,15 +210,21 @@ async fn tabledata_nulls_nan_arrays_escaping() {
     let ok = xml.find("QUERY_STATUS").unwrap();
     let query = xml.find("name=\"QUERY\"").unwrap();
     assert!(ok < query && query < xml.find("<TABLE>").unwrap());
-    assert!(xml.contains("value=\"SELECT &quot;a&quot; &lt; 1 &amp; 2\">echo &lt;query&gt;</INFO>"));
+    assert!(
+        xml.contains("value=\"SELECT &quot;a&quot; &lt; 1 &amp; 2\">echo &lt;query&gt;</INFO>")
+    );
     assert!(xml.contains(
         "<FIELD name=\"id\" datatype=\"long\" ucd=\"meta.id;meta.main\"><DESCRIPTION>Source &lt;id&gt; &amp; \"key\"</DESCRIPTION></FIELD>"
     ));
     assert!(xml.contains("<FIELD name=\"ra\" datatype=\"double\" unit=\"deg\"/>"));
-    assert!(xml.contains("<FIELD name=\"pos\" datatype=\"double\" arraysize=\"2\" xtype=\"point\"/>"));
+    assert!(
+        xml.contains("<FIELD name=\"pos\" datatype=\"double\" arraysize=\"2\" xtype=\"point\"/>")
+    );
     assert!(xml.contains("<FIELD name=\"obs\" datatype=\"int\" arraysize=\"*\"/>"));
     assert!(xml.contains("<FIELD name=\"small\" datatype=\"short\"/>"));
-    assert!(xml.contains("<FIELD name=\"t\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>"));
+    assert!(
+        xml.contains("<FIELD name=\"t\" datatype=\"char\" arraysize=\"*\" xtype=\"timestamp\"/>")
+    );
     let rows = td_rows(&xml);
     assert_eq!(
         rows,
@@ -221,7 +241,17 @@ async fn tabledata_nulls_nan_arrays_escaping() {
                 "2023-11-14T22:13:20.12"
             ],
             vec!["-1", "", "1.25", "F", "", "0.0 NaN", "", "", ""],
-            vec![&i64::MAX.to_string(), "NaN", "-Inf", "", "", "", "", "127", "1970-01-01T00:00:00"],
+            vec![
+                &i64::MAX.to_string(),
+                "NaN",
+                "-Inf",
+                "",
+                "",
+                "",
+                "",
+                "127",
+                "1970-01-01T00:00:00"
+            ],
         ]
     );
 }
@@ -230,8 +260,13 @@ async fn tabledata_nulls_nan_arrays_escaping() {
 fn decode_binary2(xml: &str, bitmap: bool) -> Vec<Vec<String>> {
     let start = xml.find("<STREAM encoding=\"base64\">").unwrap() + 26;
     let end = xml.find("</STREAM>").unwrap();
-    let b64: String = xml[start..end].chars().filter(|c| !c.is_whitespace()).collect();
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let b64: String = xml[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     let mut p = 0;
     let mut take = |n: usize| {
         let s = &raw[p..p + n];
@@ -240,7 +275,13 @@ fn decode_binary2(xml: &str, bitmap: bool) -> Vec<Vec<String>> {
     };
     let mut rows = Vec::new();
     let f64s = |b: &[u8]| f64::from_be_bytes(b.try_into().unwrap());
-    let fmt = |v: f64| if v.is_nan() { "NaN".to_owned() } else { format!("{v:?}") };
+    let fmt = |v: f64| {
+        if v.is_nan() {
+            "NaN".to_owned()
+        } else {
+            format!("{v:?}")
+        }
+    };
     while rows.len() < 3 {
         let nulls = if bitmap { take(2) } else { vec![0, 0] };
         let is_null = |c: usize| nulls[c / 8] & (0x80 >> (c % 8)) != 0;
@@ -252,19 +293,35 @@ fn decode_binary2(xml: &str, bitmap: bool) -> Vec<Vec<String>> {
         let mag = f32::from_be_bytes(take(4).try_into().unwrap());
         row.push(mag.to_string());
         let flag = take(1)[0] as char;
-        row.push(if is_null(3) { format!("NULL{flag}") } else { flag.to_string() });
+        row.push(if is_null(3) {
+            format!("NULL{flag}")
+        } else {
+            flag.to_string()
+        });
         let n = u32::from_be_bytes(take(4).try_into().unwrap()) as usize;
         let s = String::from_utf8(take(n)).unwrap();
         row.push(if is_null(4) { format!("NULL{s}") } else { s });
         let (a, b) = (f64s(&take(8)), f64s(&take(8)));
-        row.push(if is_null(5) { "NULL".into() } else { format!("{} {}", fmt(a), fmt(b)) });
+        row.push(if is_null(5) {
+            "NULL".into()
+        } else {
+            format!("{} {}", fmt(a), fmt(b))
+        });
         let n = u32::from_be_bytes(take(4).try_into().unwrap()) as usize;
         let v: Vec<String> = (0..n)
             .map(|_| i32::from_be_bytes(take(4).try_into().unwrap()).to_string())
             .collect();
-        row.push(if is_null(6) { format!("NULL{}", v.join(" ")) } else { v.join(" ") });
+        row.push(if is_null(6) {
+            format!("NULL{}", v.join(" "))
+        } else {
+            v.join(" ")
+        });
         let small = i16::from_be_bytes(take(2).try_into().unwrap());
-        row.push(if is_null(7) { format!("NULL{small}") } else { small.to_string() });
+        row.push(if is_null(7) {
+            format!("NULL{small}")
+        } else {
+            small.to_string()
+        });
         let n = u32::from_be_bytes(take(4).try_into().unwrap()) as usize;
         let t = String::from_utf8(take(n)).unwrap();
         row.push(if is_null(8) { format!("NULL{t}") } else { t });
@@ -305,10 +362,33 @@ async fn binary2_round_trips_across_batches() {
             "2023-11-14T22:13:20.12"
         ]
     );
-    assert_eq!(rows[1], ["-1", "NULL", "1.25", "F", "NULL", "0.0 NaN", "NULL", "NULL-32768", "NULL"]);
+    assert_eq!(
+        rows[1],
+        [
+            "-1",
+            "NULL",
+            "1.25",
+            "F",
+            "NULL",
+            "0.0 NaN",
+            "NULL",
+            "NULL-32768",
+            "NULL"
+        ]
+    );
     assert_eq!(
         rows[2],
-        [&i64::MAX.to_string(), "NaN", "-inf", "NULL?", "", "NULL", "", "127", "1970-01-01T00:00:00"]
+        [
+            &i64::MAX.to_string(),
+            "NaN",
+            "-inf",
+            "NULL?",
+            "",
+            "NULL",
+            "",
+            "127",
+            "1970-01-01T00:00:00"
+        ]
     );
 }
 
@@ -320,7 +400,9 @@ async fn binary_uses_null_sentinels() {
     let xml = text(&out);
     assert_well_formed(&xml);
     assert!(xml.contains("<DATA><BINARY><STREAM"));
-    assert!(xml.contains("<FIELD name=\"small\" datatype=\"short\"><VALUES null=\"-32768\"/></FIELD>"));
+    assert!(
+        xml.contains("<FIELD name=\"small\" datatype=\"short\"><VALUES null=\"-32768\"/></FIELD>")
+    );
     assert!(xml.contains("<VALUES null=\"-9223372036854775808\"/>"));
     let rows = decode_binary2(&xml, false);
     assert_eq!(rows[1][7], "-32768");
@@ -339,7 +421,9 @@ async fn binary2_many_batches_decode_to_the_same_values() {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     assert_eq!(raw.len(), 350 * 9);
     for (i, row) in raw.chunks(9).enumerate() {
         assert_eq!(row[0], 0);
@@ -378,13 +462,25 @@ async fn maxrec_slices_across_batches_and_flags_overflow() {
 #[tokio::test]
 async fn maxrec_zero_is_metadata_only() {
     let (schema, batch) = mixed();
-    let (out, _, _) = run(OutputFormat::VotableTabledata, schema.clone(), vec![Ok(batch.clone())], Some(0)).await;
+    let (out, _, _) = run(
+        OutputFormat::VotableTabledata,
+        schema.clone(),
+        vec![Ok(batch.clone())],
+        Some(0),
+    )
+    .await;
     let xml = text(&out);
     assert_well_formed(&xml);
     assert!(xml.contains("<FIELD name=\"pos\""));
     assert!(xml.contains("<TABLEDATA>\n</TABLEDATA>"));
     assert_eq!(statuses(&xml), ["OK", "OVERFLOW"]);
-    let (out, _, _) = run(OutputFormat::VotableBinary2, schema.clone(), vec![Ok(batch)], Some(0)).await;
+    let (out, _, _) = run(
+        OutputFormat::VotableBinary2,
+        schema.clone(),
+        vec![Ok(batch)],
+        Some(0),
+    )
+    .await;
     let xml = text(&out);
     assert_well_formed(&xml);
     assert!(xml.contains("<STREAM encoding=\"base64\">\n</STREAM>"));
@@ -431,7 +527,13 @@ async fn query_error_mid_stream() {
 #[tokio::test]
 async fn csv_and_tsv() {
     let (schema, batch) = mixed();
-    let (out, err, _) = run(OutputFormat::Csv, schema.clone(), vec![Ok(batch.clone())], None).await;
+    let (out, err, _) = run(
+        OutputFormat::Csv,
+        schema.clone(),
+        vec![Ok(batch.clone())],
+        None,
+    )
+    .await;
     assert!(err.is_none());
     let csv = text(&out);
     let lines: Vec<&str> = csv.split("\r\n").collect();
@@ -449,7 +551,10 @@ async fn csv_and_tsv() {
     let tsv = text(&out);
     let lines: Vec<&str> = tsv.lines().collect();
     assert_eq!(lines.len(), 4);
-    assert_eq!(lines[1].split('\t').nth(4), Some("a<b & \"c\", d e  f\u{1}"));
+    assert_eq!(
+        lines[1].split('\t').nth(4),
+        Some("a<b & \"c\", d e  f\u{1}")
+    );
     assert_eq!(lines[2], "-1\t\t1.25\tfalse\t\t0.0 NaN\t\t\t");
 }
 
@@ -484,7 +589,13 @@ async fn json_gaia_layout() {
     assert_eq!(data[2][4], "");
     assert_eq!(data[2][6], serde_json::json!([]));
 
-    let (out, _, _) = run(OutputFormat::Json, int_schema(), vec![Ok(ints(0, 3))], Some(1)).await;
+    let (out, _, _) = run(
+        OutputFormat::Json,
+        int_schema(),
+        vec![Ok(ints(0, 3))],
+        Some(1),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["data"], serde_json::json!([[0]]));
     assert_eq!(v["query_status"], "OVERFLOW");
@@ -501,14 +612,25 @@ async fn parquet_round_trip_with_metadata() {
     let (out, err, _) = run(OutputFormat::Parquet, schema, items, Some(5)).await;
     assert!(err.is_none());
     let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(out)).unwrap();
-    let kv = builder.metadata().file_metadata().key_value_metadata().unwrap();
-    assert!(kv.iter().any(|k| k.key == "QUERY_STATUS" && k.value.as_deref() == Some("OVERFLOW")));
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap();
+    assert!(
+        kv.iter()
+            .any(|k| k.key == "QUERY_STATUS" && k.value.as_deref() == Some("OVERFLOW"))
+    );
     let f = builder.schema().field_with_name("ra").unwrap().clone();
     assert_eq!(f.metadata().get("unit").map(String::as_str), Some("deg"));
     let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(n, 5);
-    let ids = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    let ids = batches[0]
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
     assert_eq!(ids.value(0), 4295806720);
 }
 
@@ -545,11 +667,17 @@ async fn write_stream_to_a_sink() {
 
     let mut sink: Vec<u8> = Vec::new();
     let w = new_writer(OutputFormat::Csv, int_schema(), vec![], vec![]).unwrap();
-    let items = vec![Ok(ints(0, 2)), Err(DataFusionError::Execution("late".into()))];
+    let items = vec![
+        Ok(ints(0, 2)),
+        Err(DataFusionError::Execution("late".into())),
+    ];
     let summary = write_stream_to(w, input(int_schema(), items), None, &mut sink)
         .await
         .unwrap();
-    assert_eq!(summary.end, EndStatus::Error("Execution error: late".into()));
+    assert_eq!(
+        summary.end,
+        EndStatus::Error("Execution error: late".into())
+    );
     assert_eq!(text(&sink), "x\r\n0\r\n1\r\n");
 }
 
@@ -560,9 +688,18 @@ async fn chunks_are_coalesced_and_bounded() {
     let (_, _, sizes) = run(OutputFormat::Csv, int_schema(), items, None).await;
     assert!(sizes.len() < 10, "{sizes:?}");
     // One huge batch is cut into slices of SLICE_ROWS rows.
-    let (_, _, sizes) = run(OutputFormat::VotableBinary2, int_schema(), vec![Ok(ints(0, 200_000))], None).await;
+    let (_, _, sizes) = run(
+        OutputFormat::VotableBinary2,
+        int_schema(),
+        vec![Ok(ints(0, 200_000))],
+        None,
+    )
+    .await;
     assert!(sizes.len() >= 200_000 / SLICE_ROWS, "{sizes:?}");
-    assert!(sizes.iter().all(|&s| s < SLICE_ROWS * 16 + CHUNK_BYTES), "{sizes:?}");
+    assert!(
+        sizes.iter().all(|&s| s < SLICE_ROWS * 16 + CHUNK_BYTES),
+        "{sizes:?}"
+    );
 }
 
 #[tokio::test]
@@ -576,14 +713,23 @@ async fn other_string_and_integer_layouts() {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringViewArray::from(vec![Some("a string longer than twelve"), None])),
+            Arc::new(StringViewArray::from(vec![
+                Some("a string longer than twelve"),
+                None,
+            ])),
             Arc::new(LargeStringArray::from(vec![None, Some("x&y")])),
             Arc::new(UInt64Array::from(vec![Some(u64::MAX), Some(7)])),
             Arc::new(Date32Array::from(vec![Some(19_782), None])),
         ],
     )
     .unwrap();
-    let (out, _, _) = run(OutputFormat::VotableTabledata, schema.clone(), vec![Ok(batch.clone())], None).await;
+    let (out, _, _) = run(
+        OutputFormat::VotableTabledata,
+        schema.clone(),
+        vec![Ok(batch.clone())],
+        None,
+    )
+    .await;
     let xml = text(&out);
     assert_well_formed(&xml);
     assert!(xml.contains("<FIELD name=\"u\" datatype=\"long\"/>"));
@@ -605,7 +751,11 @@ fn unsupported_types_and_bad_metadata_are_rejected() {
         Arc::new(Field::new("a", DataType::Int32, true)),
         Arc::new(Int32Array::from(vec![1])) as ArrayRef,
     )]);
-    let schema = Arc::new(Schema::new(vec![Field::new("s", st.data_type().clone(), true)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "s",
+        st.data_type().clone(),
+        true,
+    )]));
     match new_writer(OutputFormat::VotableBinary2, schema.clone(), vec![], vec![]) {
         Err(e @ FormatError::UnsupportedType { .. }) => {
             assert_eq!(e.kind(), ErrorKind::User);
@@ -633,12 +783,19 @@ async fn column_meta_overrides_names() {
         ..ColumnMeta::default()
     }];
     let w = new_writer(OutputFormat::VotableTabledata, int_schema(), cols, vec![]).unwrap();
-    let mut s = Box::pin(encode_stream(w, input(int_schema(), vec![Ok(ints(0, 1))]), None));
+    let mut s = Box::pin(encode_stream(
+        w,
+        input(int_schema(), vec![Ok(ints(0, 1))]),
+        None,
+    ));
     let mut out = Vec::new();
     while let Some(b) = s.next().await {
         out.extend_from_slice(&b.unwrap());
     }
-    assert!(text(&out).contains("<FIELD name=\"renamed &quot;x&quot;\" datatype=\"long\" unit=\"mas\"/>"));
+    assert!(
+        text(&out)
+            .contains("<FIELD name=\"renamed &quot;x&quot;\" datatype=\"long\" unit=\"mas\"/>")
+    );
 }
 
 #[test]
@@ -657,7 +814,11 @@ fn list_values_survive_float64_lists() {
         Some(vec![Some(2.0), Some(3.0)]),
     ]);
     let sliced = l.slice(1, 1);
-    let schema = Arc::new(Schema::new(vec![Field::new("l", sliced.data_type().clone(), true)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "l",
+        sliced.data_type().clone(),
+        true,
+    )]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(sliced)]).unwrap();
     let mut w = new_writer(OutputFormat::VotableTabledata, schema, vec![], vec![]).unwrap();
     let mut out = Vec::new();

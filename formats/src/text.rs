@@ -92,7 +92,12 @@ impl TextValue for bool {
 }
 
 /// Format rows `rows` of `col` into `ct` (cleared first).
-pub(crate) fn format_column(col: &Column<'_>, rows: Range<usize>, style: Style, ct: &mut ColumnText) {
+pub(crate) fn format_column(
+    col: &Column<'_>,
+    rows: Range<usize>,
+    style: Style,
+    ct: &mut ColumnText,
+) {
     ct.buf.clear();
     ct.ends.clear();
     match col.view {
@@ -166,7 +171,13 @@ fn quoted(style: Style, out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
 
 /// Array cells: space-separated (DALI §3.2), or a JSON array. Text formats write NULL
 /// float elements as NaN and NULL integer elements as their stored value.
-fn put_elems(leaf: Leaf<'_>, nulls: Option<&NullBuffer>, idx: Range<usize>, style: Style, o: &mut Vec<u8>) {
+fn put_elems(
+    leaf: Leaf<'_>,
+    nulls: Option<&NullBuffer>,
+    idx: Range<usize>,
+    style: Style,
+    o: &mut Vec<u8>,
+) {
     fn run<T: TextValue>(
         idx: Range<usize>,
         nulls: Option<&NullBuffer>,
@@ -330,10 +341,13 @@ fn put_tsv(s: &str, o: &mut Vec<u8>) {
         o.extend_from_slice(b);
         return;
     }
-    o.extend(
-        b.iter()
-            .map(|&c| if matches!(c, b'\t' | b'\r' | b'\n') { b' ' } else { c }),
-    );
+    o.extend(b.iter().map(|&c| {
+        if matches!(c, b'\t' | b'\r' | b'\n') {
+            b' '
+        } else {
+            c
+        }
+    }));
 }
 
 /// A JSON string literal.
@@ -425,7 +439,10 @@ pub(crate) fn put_timestamp(v: i64, unit: TimeUnit, o: &mut Vec<u8>) {
         o.push(b'.');
         let mut ib = itoa::Buffer::new();
         let s = ib.format(frac).as_bytes();
-        o.extend(std::iter::repeat_n(b'0', (n as usize).saturating_sub(s.len())));
+        o.extend(std::iter::repeat_n(
+            b'0',
+            (n as usize).saturating_sub(s.len()),
+        ));
         o.extend_from_slice(s);
     }
 }
@@ -456,10 +473,18 @@ mod tests {
 
     #[test]
     fn xml_escaping() {
-        assert_eq!(s(|o| escape_xml("a<b>&\"c\"", false, o)), "a&lt;b&gt;&amp;\"c\"");
-        assert_eq!(s(|o| escape_xml("\"x\"\n\t", true, o)), "&quot;x&quot;&#10;&#9;");
-        assert_eq!(s(|o| escape_xml("a\rb\u{1}c\u{FFFE}d\u{FFFF}é\u{FFFD}", false, o)),
-            "a&#13;b\u{FFFD}c\u{FFFD}d\u{FFFD}é\u{FFFD}");
+        assert_eq!(
+            s(|o| escape_xml("a<b>&\"c\"", false, o)),
+            "a&lt;b&gt;&amp;\"c\""
+        );
+        assert_eq!(
+            s(|o| escape_xml("\"x\"\n\t", true, o)),
+            "&quot;x&quot;&#10;&#9;"
+        );
+        assert_eq!(
+            s(|o| escape_xml("a\rb\u{1}c\u{FFFE}d\u{FFFF}é\u{FFFD}", false, o)),
+            "a&#13;b\u{FFFD}c\u{FFFD}d\u{FFFD}é\u{FFFD}"
+        );
         assert_eq!(s(|o| escape_xml("ünïcode ok", false, o)), "ünïcode ok");
     }
 
@@ -469,7 +494,10 @@ mod tests {
         assert_eq!(s(|o| put_csv("", o)), "\"\"");
         assert_eq!(s(|o| put_csv("a,\"b\"\nc", o)), "\"a,\"\"b\"\"\nc\"");
         assert_eq!(s(|o| put_tsv("a\tb\r\nc", o)), "a b  c");
-        assert_eq!(s(|o| put_json_str("a\"\\\n\u{1}é", o)), "\"a\\\"\\\\\\n\\u0001é\"");
+        assert_eq!(
+            s(|o| put_json_str("a\"\\\n\u{1}é", o)),
+            "\"a\\\"\\\\\\n\\u0001é\""
+        );
     }
 
     #[test]

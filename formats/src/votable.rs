@@ -80,7 +80,11 @@ impl VotableWriter {
         if let Some(x) = meta.xtype.as_deref().or(vo.xtype) {
             attr(out, "xtype", x);
         }
-        for (k, v) in [("unit", &meta.unit), ("ucd", &meta.ucd), ("utype", &meta.utype)] {
+        for (k, v) in [
+            ("unit", &meta.unit),
+            ("ucd", &meta.ucd),
+            ("utype", &meta.utype),
+        ] {
             if let Some(v) = v {
                 attr(out, k, v);
             }
@@ -133,7 +137,12 @@ impl VotableWriter {
         }
     }
 
-    fn binary_rows(&mut self, cols: &[Column<'_>], rows: Range<usize>, out: &mut Vec<u8>) -> Result<()> {
+    fn binary_rows(
+        &mut self,
+        cols: &[Column<'_>],
+        rows: Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let m = rows.len();
         let nb = if self.ser == Serialization::Binary2 {
             cols.len().div_ceil(8)
@@ -496,7 +505,9 @@ fn put_lists(
     }
     let range = &range;
     match leaf {
-        Leaf::Bool(a) => go(raw, cursor, r0, nulls, inner, range, |j| Flag::of(a.value(j))),
+        Leaf::Bool(a) => go(raw, cursor, r0, nulls, inner, range, |j| {
+            Flag::of(a.value(j))
+        }),
         Leaf::I16(v) => go(raw, cursor, r0, nulls, inner, range, |j| v[j]),
         Leaf::I32(v) => go(raw, cursor, r0, nulls, inner, range, |j| v[j]),
         Leaf::I64(v) => go(raw, cursor, r0, nulls, inner, range, |j| v[j]),
