@@ -11,6 +11,9 @@ use crate::error::{AdqlError, ErrorKind, Span};
 /// Nesting depth sqlparser may recurse to; deeper queries are rejected, not overflowed.
 const RECURSION_LIMIT: usize = 64;
 
+/// Most operators (and parentheses) accepted in one query; see [`parse_statement`].
+const MAX_OPERATORS: usize = 5_000;
+
 /// Longest accepted query text, in bytes. Generous for hand-written ADQL (a long polygon is a
 /// few kilobytes) and it bounds the work and stack depth of every later stage.
 pub(crate) const MAX_QUERY_BYTES: usize = 1 << 20;
@@ -104,6 +107,33 @@ pub(crate) fn parse_statement(text: &str) -> Result<Statement, AdqlError> {
         ));
     }
     let tokens = tokenize(text)?;
+    // Operators nest expressions; a chain of many thousands would nest the AST deep enough to
+    // exhaust the stack in later recursive passes (visitors, planner, drop).
+    let operators = tokens
+        .iter()
+        .filter(|t| match &t.token {
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::LParen => true,
+            Token::Word(w) => matches!(w.keyword, Keyword::AND | Keyword::OR | Keyword::NOT),
+            _ => false,
+        })
+        .count();
+    if operators > MAX_OPERATORS {
+        return Err(AdqlError::invalid(
+            format!("query has {operators} operators; at most {MAX_OPERATORS} are accepted"),
+            None,
+        ));
+    }
     let first_word = tokens.iter().find_map(|t| match &t.token {
         Token::Word(w) => Some((w.keyword, t.span)),
         Token::Whitespace(_) => None,
@@ -268,6 +298,19 @@ pub(crate) fn lower_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_operator_chains_are_rejected_not_overflowed() {
+        let text = format!("SELECT 1{}", "+1".repeat(MAX_OPERATORS + 1));
+        assert!(parse_statement(&text).is_err());
+        // The longest accepted chain goes through every pass on a 2 MiB thread stack.
+        let text = format!("SELECT 1{} AS x", "+1".repeat(MAX_OPERATORS - 1));
+        let worker = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || crate::parse(&text).map(|q| q.statement.to_string().len()));
+        let joined = worker.map(|h| h.join());
+        assert!(matches!(joined, Ok(Ok(Ok(n))) if n > MAX_OPERATORS));
+    }
 
     #[test]
     fn location_is_split() {
