@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod loader;
 mod model;
+mod reserved;
 mod tap_schema;
 
 pub use config::{CatalogConfig, ColumnConfig, ForeignKeyConfig, SchemaConfig, TableConfig};

@@ -94,6 +94,16 @@ impl ColumnInfo {
         })
     }
 
+    /// The name to publish in TAP_SCHEMA and `/tables`: the plain name when it is an ADQL
+    /// regular identifier, else a delimited identifier (`"size"`), as TAP 1.1 §4.3 asks.
+    pub fn adql_name(&self) -> String {
+        if crate::reserved::needs_quotes(&self.name) {
+            format!("\"{}\"", self.name.replace('"', "\"\""))
+        } else {
+            self.name.clone()
+        }
+    }
+
     /// The TAP 1.0 `"size"` value: the numeric part of the arraysize, NULL for scalars and
     /// unbounded arrays.
     pub fn size(&self) -> Option<i32> {

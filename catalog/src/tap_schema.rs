@@ -16,10 +16,11 @@ use crate::model::{Catalog, ColumnInfo, ForeignKey, SchemaInfo, TableInfo, meta_
 pub const TAP_SCHEMA: &str = "TAP_SCHEMA";
 
 fn field(name: &str, dt: DataType, nullable: bool, description: &str) -> Field {
-    Field::new(name, dt, nullable).with_metadata(HashMap::from([(
-        meta_keys::DESCRIPTION.to_string(),
-        description.to_string(),
-    )]))
+    // Every TAP_SCHEMA column is defined by TAP 1.1 itself: std = 1.
+    Field::new(name, dt, nullable).with_metadata(HashMap::from([
+        (meta_keys::DESCRIPTION.to_string(), description.to_string()),
+        (meta_keys::STD.to_string(), "1".to_string()),
+    ]))
 }
 
 fn s(name: &str, nullable: bool, description: &str) -> Field {
@@ -231,7 +232,7 @@ fn rows(schemas: &[SchemaInfo], keys: &[ForeignKey]) -> Result<Vec<RecordBatch>,
             Arc::new(defs[2].2.clone()),
             vec![
                 strings(cols.iter().map(|(t, _, _)| Some(t.clone())).collect()),
-                strings(cols.iter().map(|(_, _, c)| Some(c.name.clone())).collect()),
+                strings(cols.iter().map(|(_, _, c)| Some(c.adql_name())).collect()),
                 strings(cols.iter().map(|(_, _, c)| Some(c.datatype.to_string())).collect()),
                 strings(cols.iter().map(|(_, _, c)| c.arraysize.clone()).collect()),
                 strings(cols.iter().map(|(_, _, c)| c.xtype.clone()).collect()),

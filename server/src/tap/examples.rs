@@ -80,10 +80,10 @@ pub const EXAMPLES: &[Example] = &[
         name: "Light curves of variable sources",
         description: "Join gaia_source with the epoch photometry of variable sources.",
         tables: &["gaiadr3.gaia_source", "gaiadr3.epoch_photometry"],
-        query: "SELECT TOP 20 g.source_id, g.phot_g_mean_mag, e.n_transits\n\
+        query: "SELECT TOP 20 g.source_id, g.phot_g_mean_mag AS gmag, e.n_transits\n\
                 FROM gaiadr3.gaia_source AS g\n\
                 JOIN gaiadr3.epoch_photometry AS e ON e.source_id = g.source_id\n\
-                WHERE g.phot_variable_flag = 'VARIABLE'\nORDER BY g.phot_g_mean_mag",
+                WHERE g.phot_variable_flag = 'VARIABLE'\nORDER BY gmag",
     },
     Example {
         id: "xp-spectra",

@@ -73,5 +73,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/tap", tap_routes("/tap"))
         .nest("/tap-server/tap", tap_routes("/tap-server/tap"))
         .with_state(state)
+        .layer(axum::middleware::map_response(server_header))
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}
+
+async fn server_header(mut resp: axum::response::Response) -> axum::response::Response {
+    resp.headers_mut().insert(
+        header::SERVER,
+        header::HeaderValue::from_static(concat!("Parallax/", env!("CARGO_PKG_VERSION"))),
+    );
+    resp
 }

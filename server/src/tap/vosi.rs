@@ -23,7 +23,6 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("features-adql-common-table", &["WITH"]),
     ("features-adql-sets", &["UNION", "EXCEPT", "INTERSECT"]),
     ("features-adql-type", &["CAST"]),
-    ("features-adql-conditional", &["COALESCE"]),
 ];
 
 /// `GET {base}/capabilities`.
@@ -134,8 +133,10 @@ const TABLESET_OPEN: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 /// `GET {base}/tables`.
 pub(crate) async fn tables(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Query(q): Query<TablesQuery>,
 ) -> Response {
+    let esa = is_astroquery(&headers);
     let catalog = state.engine.catalog();
     let min = q.detail.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("min"))
         || q.only_tables.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("true"));
@@ -169,7 +170,7 @@ pub(crate) async fn tables(
         }
         x.push('\n');
         for t in tables {
-            write_table(&mut x, catalog, t, !min);
+            write_table(&mut x, catalog, t, !min, esa);
         }
         x.push_str("</schema>\n");
     }
@@ -180,6 +181,7 @@ pub(crate) async fn tables(
 /// `GET {base}/tables/{name}` (VOSI 1.1 §3.3.2).
 pub(crate) async fn table(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
     let catalog = state.engine.catalog();
@@ -195,19 +197,27 @@ pub(crate) async fn table(
     );
     x.push_str(if t.table_type == "view" { "view" } else { "base_table" });
     x.push_str("\">");
-    write_table_body(&mut x, catalog, t, true);
+    write_table_body(&mut x, catalog, t, true, is_astroquery(&headers));
     x.push_str("</vosi:table>\n");
     (XML, x).into_response()
 }
 
-fn write_table(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool) {
+/// astroquery identifies itself as `astroquery/<version> ...`.
+fn is_astroquery(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("astroquery"))
+}
+
+fn write_table(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool, esa: bool) {
     let kind = if t.table_type == "view" { "view" } else { "base_table" };
     let _ = write!(x, "<table type=\"{kind}\">");
-    write_table_body(x, catalog, t, columns);
+    write_table_body(x, catalog, t, columns, esa);
     x.push_str("</table>\n");
 }
 
-fn write_table_body(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool) {
+fn write_table_body(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool, esa: bool) {
     let q = t.qualified_name();
     let _ = write!(x, "<name>{}</name>", escape(&q));
     if let Some(d) = &t.description {
@@ -221,12 +231,14 @@ fn write_table_body(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: b
     }
     x.push('\n');
     for c in &t.columns {
-        // esatapplus:flags is read (and required) by astroquery's TapPlus table parser.
+        // astroquery's TapPlus table parser requires esatapplus:flags on every column, but the
+        // attribute is not valid VODataService, so only astroquery gets it.
         let _ = write!(
             x,
-            "<column esatapplus:flags=\"0\"{}><name>{}</name>",
+            "<column{}{}><name>{}</name>",
+            if esa { " esatapplus:flags=\"0\"" } else { "" },
             if c.std { " std=\"true\"" } else { "" },
-            escape(&c.name)
+            escape(&c.adql_name())
         );
         if let Some(d) = &c.description {
             let _ = write!(x, "<description>{}</description>", escape(d));
