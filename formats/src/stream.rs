@@ -265,10 +265,12 @@ pub fn encode_stream(
     maxrec: Option<u64>,
 ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
     let driver = Driver::new(writer, input, maxrec);
+    // Fused: HTTP layers (e.g. gzip compression) may poll again after the end.
     futures::stream::unfold(driver, |mut d| async move {
         let item = d.next_chunk().await?;
         Some((item, d))
     })
+    .fuse()
 }
 
 /// Encode `input` into `sink` (e.g. an async job's result file) and flush it.

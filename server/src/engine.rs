@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{Column, DataFusionError};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
@@ -193,8 +193,13 @@ fn tap_names(plan: LogicalPlan) -> datafusion::error::Result<LogicalPlan> {
             }
         }
         used.insert(wanted.clone());
-        let col = Expr::Column(Column::new(qualifier.cloned(), name));
-        if &wanted == name {
+        let mut col = Expr::Column(Column::new(qualifier.cloned(), name));
+        // `SELECT NULL`: an untyped column has no VOTable type; serve it as char.
+        let untyped = field.data_type() == &DataType::Null;
+        if untyped {
+            col = cast(col, DataType::Utf8);
+        }
+        if &wanted == name && !untyped {
             exprs.push(col);
         } else {
             changed = true;

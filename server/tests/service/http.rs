@@ -257,6 +257,18 @@ async fn gzip_when_accepted() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers().get("content-encoding").unwrap(), "gzip");
+    // The whole compressed body arrives (the encoder polls the stream after its end).
+    let body = r.bytes().await.expect("complete gzip body");
+    assert_eq!(&body[..2], &[0x1f, 0x8b]);
+}
+
+#[tokio::test]
+async fn untyped_null_columns_are_served() {
+    let v = votable::parse(
+        &query_votable("SELECT TOP 2 NULL AS nothing, source_id FROM gaiadr3.gaia_source").await,
+    );
+    assert_eq!(v.fields[0]["datatype"], "char");
+    assert_eq!(v.column("nothing"), vec![None, None]);
 }
 
 /// TAP 1.1 §4.3: the datatype, arraysize and xtype in TAP_SCHEMA.columns equal the FIELD
