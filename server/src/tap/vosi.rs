@@ -202,12 +202,13 @@ pub(crate) async fn table(
     (XML, x).into_response()
 }
 
-/// astroquery identifies itself as `astroquery/<version> ...`.
+/// astroquery's TapPlus sends its GETs through `http.client` with no User-Agent at all (its
+/// POSTs say `astroquery/<version>`); TOPCAT/STILTS and pyvo always name themselves.
 fn is_astroquery(headers: &HeaderMap) -> bool {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("astroquery"))
+        .is_none_or(|ua| ua.starts_with("astroquery"))
 }
 
 fn write_table(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool, esa: bool) {

@@ -4,7 +4,12 @@ use crate::common::{SOURCES, client, fixture, query_votable, sync};
 use crate::votable;
 
 async fn get(path: &str) -> (u16, String, String) {
-    let r = client().get(fixture().url(path)).send().await.expect("request");
+    let r = client()
+        .get(fixture().url(path))
+        .header("user-agent", "parallax-tests")
+        .send()
+        .await
+        .expect("request");
     let status = r.status().as_u16();
     let ctype = r
         .headers()
@@ -67,13 +72,9 @@ async fn tables_list_the_catalogue_for_every_client() {
     // Standard clients get schema-valid VODataService: no esatapplus attributes.
     assert!(!body.contains("esatapplus:flags="));
     assert!(body.contains("<name>&quot;size&quot;</name>"), "size must be delimited");
-    // astroquery's TapPlus parser needs esatapplus:flags on every column.
-    let r = client()
-        .get(fixture().url("/tables"))
-        .header("user-agent", "astroquery/0.4.11 Python/3.11.7 (Linux)")
-        .send()
-        .await
-        .unwrap();
+    // astroquery's TapPlus parser needs esatapplus:flags on every column; its GETs carry no
+    // User-Agent.
+    let r = client().get(fixture().url("/tables")).send().await.unwrap();
     let esa = r.text().await.unwrap();
     assert_eq!(
         esa.matches("<column").count(),
