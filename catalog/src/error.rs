@@ -38,7 +38,9 @@ pub enum CatalogError {
         reason: String,
     },
     /// A column has an Arrow type that has no VOTable equivalent.
-    #[error("table {table}: column '{column}' has type {data_type}, which cannot be served over TAP")]
+    #[error(
+        "table {table}: column '{column}' has type {data_type}, which cannot be served over TAP"
+    )]
     UnsupportedType {
         /// Qualified table name.
         table: String,

@@ -17,11 +17,13 @@ use crate::{CatalogError, tap_schema};
 
 /// Parses a `--table SCHEMA.NAME=PATH` argument into a table configuration.
 pub fn quick_table(arg: &str) -> Result<TableConfig, CatalogError> {
-    let (name, path) = arg.split_once('=').ok_or_else(|| CatalogError::InvalidConfig {
-        key: format!("--table {arg}"),
-        message: "expected SCHEMA.NAME=PATH, e.g. --table gaiadr3.gaia_source=data/gs.parquet"
-            .into(),
-    })?;
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| CatalogError::InvalidConfig {
+            key: format!("--table {arg}"),
+            message: "expected SCHEMA.NAME=PATH, e.g. --table gaiadr3.gaia_source=data/gs.parquet"
+                .into(),
+        })?;
     Ok(TableConfig {
         name: name.trim().to_string(),
         path: path.trim().to_string(),
@@ -142,10 +144,7 @@ pub async fn load(config: &CatalogConfig, base_dir: &Path) -> Result<Catalog, Ca
                 if table.column(col).is_none() {
                     return Err(CatalogError::InvalidConfig {
                         key: format!("{key}.columns[{j}]"),
-                        message: format!(
-                            "table {} has no column '{col}'",
-                            table.qualified_name()
-                        ),
+                        message: format!("table {} has no column '{col}'", table.qualified_name()),
                     });
                 }
             }
@@ -205,8 +204,11 @@ async fn load_table(
     };
     let url = ListingTableUrl::parse(&url_text).map_err(|e| not_parquet(e.to_string()))?;
     let format = ParquetFormat::default().with_skip_metadata(false);
-    let options = ListingOptions::new(Arc::new(format))
-        .with_file_extension(if path.is_dir() { ".parquet" } else { "" });
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(if path.is_dir() {
+        ".parquet"
+    } else {
+        ""
+    });
     let inferred = options
         .infer_schema(state, &url)
         .await
@@ -399,7 +401,11 @@ mod tests {
             .collect()
             .await
             .unwrap();
-        let v = n[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let v = n[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(v.value(0), 2);
         let cols = ctx
             .sql("SELECT column_name, unit FROM tap_schema.columns WHERE table_name = 's.t'")
@@ -419,7 +425,9 @@ mod tests {
     async fn errors_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
-        c.tables[0].columns.insert("raa".into(), ColumnConfig::default());
+        c.tables[0]
+            .columns
+            .insert("raa".into(), ColumnConfig::default());
         let e = load(&c, dir.path()).await.unwrap_err().to_string();
         assert!(e.contains("catalog.table[0].columns.raa"), "{e}");
         assert!(e.contains("did you mean 'ra'"), "{e}");

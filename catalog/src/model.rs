@@ -151,10 +151,11 @@ impl TableInfo {
 
     /// Looks a column up by name (ADQL regular identifiers are case-insensitive).
     pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
-        self.columns
-            .iter()
-            .find(|c| c.name == name)
-            .or_else(|| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+        self.columns.iter().find(|c| c.name == name).or_else(|| {
+            self.columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+        })
     }
 }
 
@@ -210,10 +211,12 @@ impl Catalog {
     /// Registers every schema and table with a DataFusion session, under lower-case names
     /// (ADQL regular identifiers are case-insensitive and DataFusion folds them to lower case).
     pub fn register(&self, ctx: &SessionContext) -> Result<(), CatalogError> {
-        let catalog = ctx.catalog("datafusion").ok_or_else(|| CatalogError::Registration {
-            table: "*".into(),
-            reason: "the default DataFusion catalogue is missing".into(),
-        })?;
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| CatalogError::Registration {
+                table: "*".into(),
+                reason: "the default DataFusion catalogue is missing".into(),
+            })?;
         let mut providers: HashMap<String, Arc<MemorySchemaProvider>> = HashMap::new();
         for schema in &self.schemas {
             let key = schema.name.to_ascii_lowercase();

@@ -1,6 +1,7 @@
 //! ADQL 2.1 reserved words (§2.1.3: the SQL-92 reserved words plus ADQL's own), which cannot
 //! be used as regular identifiers and must be published as delimited identifiers.
 
+#[rustfmt::skip]
 const RESERVED: &[&str] = &[
     // ADQL
     "abs", "acos", "area", "asin", "atan", "atan2", "bit_and", "bit_not", "bit_or", "bit_xor",

@@ -40,19 +40,35 @@ fn tap_tables() -> Vec<(&'static str, &'static str, Schema)> {
                 s("schema_name", false, "Fully qualified schema name"),
                 s("utype", true, "Data model reference of the schema"),
                 s("description", true, "Brief description of the schema"),
-                i("schema_index", true, "Recommended sort order when listing schemas"),
+                i(
+                    "schema_index",
+                    true,
+                    "Recommended sort order when listing schemas",
+                ),
             ]),
         ),
         (
             "tables",
             "Tables in this service.",
             Schema::new(vec![
-                s("schema_name", false, "Name of the schema containing the table"),
-                s("table_name", false, "Fully qualified table name, as used in queries"),
+                s(
+                    "schema_name",
+                    false,
+                    "Name of the schema containing the table",
+                ),
+                s(
+                    "table_name",
+                    false,
+                    "Fully qualified table name, as used in queries",
+                ),
                 s("table_type", false, "One of: table, view"),
                 s("utype", true, "Data model reference of the table"),
                 s("description", true, "Brief description of the table"),
-                i("table_index", true, "Recommended sort order when listing tables"),
+                i(
+                    "table_index",
+                    true,
+                    "Recommended sort order when listing tables",
+                ),
             ]),
         ),
         (
@@ -64,15 +80,31 @@ fn tap_tables() -> Vec<(&'static str, &'static str, Schema)> {
                 s("datatype", false, "VOTable datatype of the column"),
                 s("arraysize", true, "VOTable arraysize of the column"),
                 s("xtype", true, "DALI or VOTable extended type"),
-                i("size", true, "Length of fixed-size arrays (TAP 1.0 compatibility)"),
+                i(
+                    "size",
+                    true,
+                    "Length of fixed-size arrays (TAP 1.0 compatibility)",
+                ),
                 s("description", true, "Brief description of the column"),
                 s("utype", true, "Data model reference of the column"),
                 s("unit", true, "Unit in VOUnit syntax"),
                 s("ucd", true, "UCD 1+ of the column"),
                 i("indexed", false, "1 if the column is indexed, 0 otherwise"),
-                i("principal", false, "1 if the column is of primary interest, 0 otherwise"),
-                i("std", false, "1 if the column is defined by a standard, 0 otherwise"),
-                i("column_index", true, "Recommended sort order when listing columns"),
+                i(
+                    "principal",
+                    false,
+                    "1 if the column is of primary interest, 0 otherwise",
+                ),
+                i(
+                    "std",
+                    false,
+                    "1 if the column is defined by a standard, 0 otherwise",
+                ),
+                i(
+                    "column_index",
+                    true,
+                    "Recommended sort order when listing columns",
+                ),
             ]),
         ),
         (
@@ -80,8 +112,16 @@ fn tap_tables() -> Vec<(&'static str, &'static str, Schema)> {
             "Foreign keys between tables of this service.",
             Schema::new(vec![
                 s("key_id", false, "Unique key identifier"),
-                s("from_table", false, "Fully qualified name of the table holding the key"),
-                s("target_table", false, "Fully qualified name of the referenced table"),
+                s(
+                    "from_table",
+                    false,
+                    "Fully qualified name of the table holding the key",
+                ),
+                s(
+                    "target_table",
+                    false,
+                    "Fully qualified name of the referenced table",
+                ),
                 s("description", true, "Brief description of the key"),
                 s("utype", true, "Data model reference of the key"),
             ]),
@@ -111,11 +151,36 @@ fn tap_keys() -> Vec<ForeignKey> {
         description: None,
     };
     vec![
-        k("tap_tables_schema", "tables", "schemas", &[("schema_name", "schema_name")]),
-        k("tap_columns_table", "columns", "tables", &[("table_name", "table_name")]),
-        k("tap_keys_from", "keys", "tables", &[("from_table", "table_name")]),
-        k("tap_keys_target", "keys", "tables", &[("target_table", "table_name")]),
-        k("tap_key_columns_key", "key_columns", "keys", &[("key_id", "key_id")]),
+        k(
+            "tap_tables_schema",
+            "tables",
+            "schemas",
+            &[("schema_name", "schema_name")],
+        ),
+        k(
+            "tap_columns_table",
+            "columns",
+            "tables",
+            &[("table_name", "table_name")],
+        ),
+        k(
+            "tap_keys_from",
+            "keys",
+            "tables",
+            &[("from_table", "table_name")],
+        ),
+        k(
+            "tap_keys_target",
+            "keys",
+            "tables",
+            &[("target_table", "table_name")],
+        ),
+        k(
+            "tap_key_columns_key",
+            "key_columns",
+            "keys",
+            &[("key_id", "key_id")],
+        ),
     ]
 }
 
@@ -153,17 +218,20 @@ pub(crate) fn finish(
     keys.extend(tap_keys());
 
     let batches = rows(&schemas, &keys)?;
-    let tap = schemas.last_mut().ok_or_else(|| CatalogError::Registration {
-        table: TAP_SCHEMA.into(),
-        reason: "missing".into(),
-    })?;
+    let tap = schemas
+        .last_mut()
+        .ok_or_else(|| CatalogError::Registration {
+            table: TAP_SCHEMA.into(),
+            reason: "missing".into(),
+        })?;
     for (table, batch) in tap.tables.iter_mut().zip(batches) {
-        let mem = MemTable::try_new(table.arrow_schema.clone(), vec![vec![batch]]).map_err(
-            |e| CatalogError::Registration {
-                table: table.qualified_name(),
-                reason: e.to_string(),
-            },
-        )?;
+        let mem =
+            MemTable::try_new(table.arrow_schema.clone(), vec![vec![batch]]).map_err(|e| {
+                CatalogError::Registration {
+                    table: table.qualified_name(),
+                    reason: e.to_string(),
+                }
+            })?;
         table.provider = Arc::new(mem);
     }
     Ok(Catalog { schemas, keys })
@@ -209,7 +277,12 @@ fn rows(schemas: &[SchemaInfo], keys: &[ForeignKey]) -> Result<Vec<RecordBatch>,
             vec![
                 strings(tables.iter().map(|t| Some(t.schema.clone())).collect()),
                 strings(tables.iter().map(|t| Some(t.qualified_name())).collect()),
-                strings(tables.iter().map(|t| Some(t.table_type.to_string())).collect()),
+                strings(
+                    tables
+                        .iter()
+                        .map(|t| Some(t.table_type.to_string()))
+                        .collect(),
+                ),
                 strings(tables.iter().map(|t| t.utype.clone()).collect()),
                 strings(tables.iter().map(|t| t.description.clone()).collect()),
                 ints((0..tables.len()).map(idx).collect()),
@@ -223,7 +296,10 @@ fn rows(schemas: &[SchemaInfo], keys: &[ForeignKey]) -> Result<Vec<RecordBatch>,
         .iter()
         .flat_map(|t| {
             let q = t.qualified_name();
-            t.columns.iter().enumerate().map(move |(i, c)| (q.clone(), i, c))
+            t.columns
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (q.clone(), i, c))
         })
         .collect();
     let flag = |b: bool| Some(i32::from(b));
@@ -233,7 +309,11 @@ fn rows(schemas: &[SchemaInfo], keys: &[ForeignKey]) -> Result<Vec<RecordBatch>,
             vec![
                 strings(cols.iter().map(|(t, _, _)| Some(t.clone())).collect()),
                 strings(cols.iter().map(|(_, _, c)| Some(c.adql_name())).collect()),
-                strings(cols.iter().map(|(_, _, c)| Some(c.datatype.to_string())).collect()),
+                strings(
+                    cols.iter()
+                        .map(|(_, _, c)| Some(c.datatype.to_string()))
+                        .collect(),
+                ),
                 strings(cols.iter().map(|(_, _, c)| c.arraysize.clone()).collect()),
                 strings(cols.iter().map(|(_, _, c)| c.xtype.clone()).collect()),
                 ints(cols.iter().map(|(_, _, c)| c.size()).collect()),

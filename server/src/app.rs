@@ -57,7 +57,10 @@ pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogC
             tracing::info!(dir = %dir.display(), sources, "generating the demo catalogue");
             let started = std::time::Instant::now();
             let s = parallax_demo::generate(&dir, &opts).map_err(|e| err(e.to_string()))?;
-            tracing::info!(seconds = started.elapsed().as_secs_f64(), "demo catalogue ready");
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "demo catalogue ready"
+            );
             s
         }
     };
@@ -100,7 +103,11 @@ pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogC
 /// Loads the configured catalogue, or the demo catalogue when none is configured.
 pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
     if settings.catalog.tables.is_empty() {
-        let config = demo_catalog(&settings.data_dir, settings.demo_sources, settings.demo_seed)?;
+        let config = demo_catalog(
+            &settings.data_dir,
+            settings.demo_sources,
+            settings.demo_seed,
+        )?;
         Ok(parallax_catalog::load(&config, Path::new("/")).await?)
     } else {
         Ok(parallax_catalog::load(&settings.catalog, &settings.config_dir).await?)
@@ -125,12 +132,13 @@ impl Application {
             public_url: settings.public_url.clone(),
             started: SystemTime::now(),
         });
-        let listener = TcpListener::bind(settings.http)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.http,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.http)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.http,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: settings.http,
             source,

@@ -50,7 +50,11 @@ pub enum Command {
         #[arg(long, default_value_t = 10_000_000)]
         rows: u64,
         /// FORMAT values to measure.
-        #[arg(long, value_delimiter = ',', default_value = "votable/b2,votable/td,csv,arrow")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "votable/b2,votable/td,csv,arrow"
+        )]
         formats: Vec<String>,
     },
 }
@@ -138,10 +142,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let mut opts = parallax_demo::DemoOptions::for_sources(sources);
             opts.seed = seed;
             std::fs::create_dir_all(&out)?;
-            let summary = tokio::task::spawn_blocking(move || parallax_demo::generate(&out, &opts))
-                .await??;
+            let summary =
+                tokio::task::spawn_blocking(move || parallax_demo::generate(&out, &opts)).await??;
             for t in &summary.tables {
-                println!("{}.{}\t{} rows\t{}", t.schema, t.name, t.rows, t.path.display());
+                println!(
+                    "{}.{}\t{} rows\t{}",
+                    t.schema,
+                    t.name,
+                    t.rows,
+                    t.path.display()
+                );
             }
             Ok(0)
         }

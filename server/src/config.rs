@@ -232,7 +232,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.toml");
         std::fs::write(&p, "[server]\nhtp = \"x\"\n").unwrap();
-        let err = Settings::load(Some(&p), Overrides::default()).unwrap_err().to_string();
+        let err = Settings::load(Some(&p), Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bad.toml"), "{err}");
         assert!(err.contains("htp"), "{err}");
     }

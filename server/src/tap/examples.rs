@@ -142,7 +142,11 @@ pub(crate) async fn examples(
             query = escape(e.query),
         );
         for t in e.tables {
-            let _ = writeln!(x, "<p>Table: <span property=\"table\">{}</span></p>", escape(t));
+            let _ = writeln!(
+                x,
+                "<p>Table: <span property=\"table\">{}</span></p>",
+                escape(t)
+            );
         }
         x.push_str("</div>\n");
     }

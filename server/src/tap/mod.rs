@@ -62,7 +62,10 @@ fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
         .route("/availability", get(vosi::availability))
         .route("/tables", get(vosi::tables))
         .route("/tables/{name}", get(vosi::table))
-        .route("/examples", get(move |s, h| examples::examples(s, h, mount)))
+        .route(
+            "/examples",
+            get(move |s, h| examples::examples(s, h, mount)),
+        )
 }
 
 /// The whole HTTP application. The TAP service lives at `/tap`; it is also reachable at

@@ -75,7 +75,10 @@ impl Params {
                 };
                 let name = field.name().unwrap_or("").to_string();
                 let is_file = field.file_name().is_some();
-                let data = field.bytes().await.map_err(|e| multipart_error(e, max_bytes))?;
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(e, max_bytes))?;
                 if is_file {
                     params.files.push(FilePart { name, data });
                 } else {

@@ -59,7 +59,9 @@ impl QueryRequest {
             .get("query")?
             .ok_or_else(|| ServiceError::BadRequest("missing QUERY parameter".into()))?;
         if query.trim().is_empty() {
-            return Err(ServiceError::BadRequest("the QUERY parameter is empty".into()));
+            return Err(ServiceError::BadRequest(
+                "the QUERY parameter is empty".into(),
+            ));
         }
         if query.len() > state.limits.max_query_bytes {
             return Err(ServiceError::BadRequest(format!(
@@ -118,14 +120,8 @@ async fn run(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ServiceError> {
-    let params = Params::from_request(
-        method,
-        query,
-        headers,
-        body,
-        state.limits.max_request_bytes,
-    )
-    .await?;
+    let params =
+        Params::from_request(method, query, headers, body, state.limits.max_request_bytes).await?;
     let req = QueryRequest::from_params(&params, state)?;
     let span = tracing::info_span!("sync", query = %req.query, maxrec = req.maxrec);
     let _enter = span.enter();
@@ -145,10 +141,12 @@ async fn run(
         None => None,
     };
     let rest = futures::stream::iter(first.map(Ok)).chain(stream);
-    let input = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-        result.schema.clone(),
-        rest,
-    ));
+    let input = Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            result.schema.clone(),
+            rest,
+        ),
+    );
     let infos = vec![
         Info {
             name: "QUERY".into(),

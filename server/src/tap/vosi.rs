@@ -138,8 +138,13 @@ pub(crate) async fn tables(
 ) -> Response {
     let esa = is_astroquery(&headers);
     let catalog = state.engine.catalog();
-    let min = q.detail.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("min"))
-        || q.only_tables.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("true"));
+    let min = q
+        .detail
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case("min"))
+        || q.only_tables
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case("true"));
     let wanted: Option<Vec<String>> = q.tables.as_ref().map(|t| {
         t.split(',')
             .map(|s| s.trim().to_ascii_lowercase())
@@ -195,7 +200,11 @@ pub(crate) async fn table(
          xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
          xmlns:esatapplus=\"http://esa.int/xml/EsaTapPlus\" type=\"",
     );
-    x.push_str(if t.table_type == "view" { "view" } else { "base_table" });
+    x.push_str(if t.table_type == "view" {
+        "view"
+    } else {
+        "base_table"
+    });
     x.push_str("\">");
     write_table_body(&mut x, catalog, t, true, is_astroquery(&headers));
     x.push_str("</vosi:table>\n");
@@ -212,7 +221,11 @@ fn is_astroquery(headers: &HeaderMap) -> bool {
 }
 
 fn write_table(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: bool, esa: bool) {
-    let kind = if t.table_type == "view" { "view" } else { "base_table" };
+    let kind = if t.table_type == "view" {
+        "view"
+    } else {
+        "base_table"
+    };
     let _ = write!(x, "<table type=\"{kind}\">");
     write_table_body(x, catalog, t, columns, esa);
     x.push_str("</table>\n");
@@ -273,7 +286,11 @@ fn write_table_body(x: &mut String, catalog: &Catalog, t: &TableInfo, columns: b
         x.push_str("</column>\n");
     }
     for k in catalog.keys.iter().filter(|k| k.from_table == q) {
-        let _ = write!(x, "<foreignKey><targetTable>{}</targetTable>", escape(&k.target_table));
+        let _ = write!(
+            x,
+            "<foreignKey><targetTable>{}</targetTable>",
+            escape(&k.target_table)
+        );
         for (a, b) in &k.columns {
             let _ = write!(
                 x,

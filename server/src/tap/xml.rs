@@ -34,7 +34,10 @@ fn forbidden(c: char) -> bool {
 mod tests {
     #[test]
     fn escapes() {
-        assert_eq!(super::escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+        assert_eq!(
+            super::escape("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
         assert_eq!(super::escape("plain"), "plain");
     }
 }

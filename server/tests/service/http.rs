@@ -29,7 +29,10 @@ async fn capabilities_declare_tap_1_1_formats_and_limits() {
     assert!(body.contains("role=\"std\" version=\"1.1\""));
     assert!(body.contains(&format!("{}</accessURL>", fixture().url(""))));
     for id in ["output-votable-td", "output-votable-binary2"] {
-        assert!(body.contains(&format!("TAPRegExt#{id}")), "{id} not declared");
+        assert!(
+            body.contains(&format!("TAPRegExt#{id}")),
+            "{id} not declared"
+        );
     }
     assert!(body.contains("ivo://ivoa.net/std/ADQL#v2.1"));
     assert!(body.contains("<outputLimit><default unit=\"row\">"));
@@ -52,8 +55,17 @@ async fn availability() {
     let (status, _, body) = get("/availability").await;
     assert_eq!(status, 200);
     assert!(body.contains("<avl:available>true</avl:available>"));
-    let r = client().get(fixture().url("/availability")).send().await.unwrap();
-    assert!(r.headers()["server"].to_str().unwrap().starts_with("Parallax/"));
+    let r = client()
+        .get(fixture().url("/availability"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["server"]
+            .to_str()
+            .unwrap()
+            .starts_with("Parallax/")
+    );
     assert!(body.contains("<avl:upSince>20"));
 }
 
@@ -71,7 +83,10 @@ async fn tables_list_the_catalogue_for_every_client() {
     }
     // Standard clients get schema-valid VODataService: no esatapplus attributes.
     assert!(!body.contains("esatapplus:flags="));
-    assert!(body.contains("<name>&quot;size&quot;</name>"), "size must be delimited");
+    assert!(
+        body.contains("<name>&quot;size&quot;</name>"),
+        "size must be delimited"
+    );
     // astroquery's TapPlus parser needs esatapplus:flags on every column; its GETs carry no
     // User-Agent.
     let r = client().get(fixture().url("/tables")).send().await.unwrap();
@@ -135,8 +150,13 @@ async fn get_and_post_with_case_insensitive_names() {
     let r = client().get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let get_body = r.text().await.unwrap();
-    let (status, ctype, post_body) =
-        sync(&[("LANG", "ADQL"), ("format", "csv"), ("Query", q), ("tapclient", "x")]).await;
+    let (status, ctype, post_body) = sync(&[
+        ("LANG", "ADQL"),
+        ("format", "csv"),
+        ("Query", q),
+        ("tapclient", "x"),
+    ])
+    .await;
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/csv"));
     assert_eq!(get_body, post_body);
@@ -145,7 +165,12 @@ async fn get_and_post_with_case_insensitive_names() {
     // astroquery.gaia's path.
     let r = client()
         .post(format!("http://{}/tap-server/tap/sync", fixture().addr))
-        .form(&[("LANG", "ADQL"), ("FORMAT", "csv"), ("QUERY", q), ("PHASE", "RUN")])
+        .form(&[
+            ("LANG", "ADQL"),
+            ("FORMAT", "csv"),
+            ("QUERY", q),
+            ("PHASE", "RUN"),
+        ])
         .send()
         .await
         .unwrap();
@@ -156,49 +181,109 @@ async fn get_and_post_with_case_insensitive_names() {
 #[tokio::test]
 async fn bad_requests_get_a_votable_error_and_4xx() {
     let ok_q = "SELECT TOP 1 source_id FROM gaiadr3.gaia_source";
-    let huge = format!("SELECT TOP 1 source_id FROM gaiadr3.gaia_source -- {}", "x".repeat(10 << 20));
+    let huge = format!(
+        "SELECT TOP 1 source_id FROM gaiadr3.gaia_source -- {}",
+        "x".repeat(10 << 20)
+    );
     let huger = format!("{huge}{}", "y".repeat(8 << 20));
     let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
         (vec![("QUERY", ok_q)], 400, "LANG"),
-        (vec![("LANG", "PQL"), ("QUERY", ok_q)], 400, "unknown query language"),
-        (vec![("LANG", "ADQL")], 400, "QUERY"),
-        (vec![("LANG", "ADQL"), ("lang", "ADQL"), ("QUERY", ok_q)], 400, "more than once"),
-        (vec![("LANG", "ADQL"), ("MAXREC", "-1"), ("QUERY", ok_q)], 400, "MAXREC"),
-        (vec![("LANG", "ADQL"), ("MAXREC", "ten"), ("QUERY", ok_q)], 400, "MAXREC"),
-        (vec![("LANG", "ADQL"), ("FORMAT", "fits/x"), ("QUERY", ok_q)], 400, "format"),
-        (vec![("LANG", "ADQL"), ("REQUEST", "getTables"), ("QUERY", ok_q)], 400, "REQUEST"),
-        (vec![("LANG", "ADQL"), ("QUERY", "SELECT FROM WHERE")], 400, "line 1"),
         (
-            vec![("LANG", "ADQL"), ("QUERY", "SELECT paralax FROM gaiadr3.gaia_source")],
+            vec![("LANG", "PQL"), ("QUERY", ok_q)],
+            400,
+            "unknown query language",
+        ),
+        (vec![("LANG", "ADQL")], 400, "QUERY"),
+        (
+            vec![("LANG", "ADQL"), ("lang", "ADQL"), ("QUERY", ok_q)],
+            400,
+            "more than once",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("MAXREC", "-1"), ("QUERY", ok_q)],
+            400,
+            "MAXREC",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("MAXREC", "ten"), ("QUERY", ok_q)],
+            400,
+            "MAXREC",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("FORMAT", "fits/x"), ("QUERY", ok_q)],
+            400,
+            "format",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("REQUEST", "getTables"), ("QUERY", ok_q)],
+            400,
+            "REQUEST",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("QUERY", "SELECT FROM WHERE")],
+            400,
+            "line 1",
+        ),
+        (
+            vec![
+                ("LANG", "ADQL"),
+                ("QUERY", "SELECT paralax FROM gaiadr3.gaia_source"),
+            ],
             400,
             "parallax",
         ),
         (
-            vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM gaiadr3.gaia_sauce")],
+            vec![
+                ("LANG", "ADQL"),
+                ("QUERY", "SELECT * FROM gaiadr3.gaia_sauce"),
+            ],
             400,
             "gaia_source",
         ),
-        (vec![("LANG", "ADQL"), ("QUERY", "DROP TABLE gaiadr3.gaia_source")], 400, ""),
         (
-            vec![("LANG", "ADQL"), ("QUERY", "COPY gaiadr3.gaia_source TO '/tmp/x.parquet'")],
+            vec![
+                ("LANG", "ADQL"),
+                ("QUERY", "DROP TABLE gaiadr3.gaia_source"),
+            ],
             400,
             "",
         ),
         (
             vec![
                 ("LANG", "ADQL"),
-                ("QUERY", "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'"),
+                ("QUERY", "COPY gaiadr3.gaia_source TO '/tmp/x.parquet'"),
             ],
             400,
             "",
         ),
-        (vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM '/etc/passwd'")], 400, ""),
+        (
+            vec![
+                ("LANG", "ADQL"),
+                (
+                    "QUERY",
+                    "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+                ),
+            ],
+            400,
+            "",
+        ),
+        (
+            vec![("LANG", "ADQL"), ("QUERY", "SELECT * FROM '/etc/passwd'")],
+            400,
+            "",
+        ),
         (vec![("LANG", "ADQL"), ("QUERY", &huge)], 400, "limit"),
         (vec![("LANG", "ADQL"), ("QUERY", &huger)], 413, "limit"),
     ];
     for (params, want, needle) in cases {
         let (status, ctype, body) = sync(&params).await;
-        let label = format!("{:?}", params.iter().map(|p| (p.0, &p.1[..p.1.len().min(60)])).collect::<Vec<_>>());
+        let label = format!(
+            "{:?}",
+            params
+                .iter()
+                .map(|p| (p.0, &p.1[..p.1.len().min(60)]))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(status, want, "{label}: {body}");
         assert!(ctype.contains("votable"), "{label}: {ctype}");
         let v = votable::parse(&body);
@@ -215,14 +300,24 @@ async fn bad_requests_get_a_votable_error_and_4xx() {
 #[tokio::test]
 async fn maxrec_overflow_follows_dali() {
     let q = "SELECT source_id FROM gaiadr3.gaia_source";
-    let (_, _, body) =
-        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "7"), ("QUERY", q)]).await;
+    let (_, _, body) = sync(&[
+        ("LANG", "ADQL"),
+        ("FORMAT", "votable/td"),
+        ("MAXREC", "7"),
+        ("QUERY", q),
+    ])
+    .await;
     let v = votable::parse(&body);
     assert_eq!(v.rows.len(), 7);
     assert_eq!(v.status(), vec![("OK", false), ("OVERFLOW", true)]);
 
-    let (_, _, body) =
-        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "0"), ("QUERY", q)]).await;
+    let (_, _, body) = sync(&[
+        ("LANG", "ADQL"),
+        ("FORMAT", "votable/td"),
+        ("MAXREC", "0"),
+        ("QUERY", q),
+    ])
+    .await;
     let v = votable::parse(&body);
     assert_eq!(v.rows.len(), 0);
     assert_eq!(v.fields.len(), 1);
@@ -230,16 +325,20 @@ async fn maxrec_overflow_follows_dali() {
 
     // Exactly as many rows as MAXREC: no overflow.
     let q5 = "SELECT TOP 5 source_id FROM gaiadr3.gaia_source";
-    let (_, _, body) =
-        sync(&[("LANG", "ADQL"), ("FORMAT", "votable/td"), ("MAXREC", "5"), ("QUERY", q5)]).await;
+    let (_, _, body) = sync(&[
+        ("LANG", "ADQL"),
+        ("FORMAT", "votable/td"),
+        ("MAXREC", "5"),
+        ("QUERY", q5),
+    ])
+    .await;
     assert_eq!(votable::parse(&body).status(), vec![("OK", false)]);
 
-    let count = votable::parse(
-        &query_votable("SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await,
-    )
-    .column("n")[0]
-        .clone()
-        .unwrap();
+    let count =
+        votable::parse(&query_votable("SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await)
+            .column("n")[0]
+            .clone()
+            .unwrap();
     assert_eq!(count, SOURCES.to_string());
 }
 
@@ -294,8 +393,16 @@ async fn tap_schema_declares_what_queries_return() {
             let ctx = format!("{t}.{}", f["name"]);
             let declared = names[i].as_deref().map(|n| n.trim_matches('"'));
             assert_eq!(Some(f["name"].as_str()), declared, "{ctx}");
-            assert_eq!(Some(&f["datatype"]), cols.column("datatype")[i].as_ref(), "{ctx}");
-            assert_eq!(f.get("arraysize"), cols.column("arraysize")[i].as_ref(), "{ctx}");
+            assert_eq!(
+                Some(&f["datatype"]),
+                cols.column("datatype")[i].as_ref(),
+                "{ctx}"
+            );
+            assert_eq!(
+                f.get("arraysize"),
+                cols.column("arraysize")[i].as_ref(),
+                "{ctx}"
+            );
             assert_eq!(f.get("xtype"), cols.column("xtype")[i].as_ref(), "{ctx}");
             let size = cols.column("size")[i].clone();
             let numeric = f

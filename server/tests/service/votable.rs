@@ -38,7 +38,9 @@ fn attrs(e: &quick_xml::events::BytesStart<'_>) -> HashMap<String, String> {
         .map(|a| {
             (
                 String::from_utf8_lossy(a.key.as_ref()).to_string(),
-                a.unescape_value().map(|v| v.to_string()).unwrap_or_default(),
+                a.unescape_value()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
             )
         })
         .collect()
