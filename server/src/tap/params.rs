@@ -53,6 +53,14 @@ impl Params {
         if method != Method::POST {
             return Ok(params);
         }
+        // Refuse a declared oversized body before reading any of it.
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max_bytes as u64) {
+            return Err(ServiceError::TooLarge { limit: max_bytes });
+        }
         let ctype = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
