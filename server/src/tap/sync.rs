@@ -31,12 +31,12 @@ impl QueryRequest {
     /// Validates the TAP parameters of a query (TAP §2.7, DALI §3.4).
     pub(crate) fn from_params(p: &Params, state: &AppState) -> Result<Self, ServiceError> {
         // REQUEST=doQuery is TAP 1.0 legacy; every client still sends it. Accept and ignore.
-        if let Some(r) = p.get("request")? {
-            if !r.eq_ignore_ascii_case("doQuery") {
-                return Err(ServiceError::BadRequest(format!(
-                    "unsupported REQUEST '{r}'; the only request is doQuery"
-                )));
-            }
+        if let Some(r) = p.get("request")?
+            && !r.eq_ignore_ascii_case("doQuery")
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "unsupported REQUEST '{r}'; the only request is doQuery"
+            )));
         }
         match p.get("lang")? {
             None => {

@@ -70,7 +70,7 @@ pub(crate) async fn capabilities(
             }
             None => x.push_str("<outputFormat>"),
         }
-        let _ = write!(x, "<mime>{}</mime>", escape(&f.mime));
+        let _ = write!(x, "<mime>{}</mime>", escape(f.mime));
         for a in f.aliases {
             let _ = write!(x, "<alias>{}</alias>", escape(a));
         }
@@ -87,10 +87,10 @@ pub(crate) async fn capabilities(
         ("ivo://ivoa.net/std/VOSI#availability", "availability"),
         ("ivo://ivoa.net/std/VOSI#tables-1.1", "tables"),
     ] {
-        let _ = write!(
+        let _ = writeln!(
             x,
             "<capability standardID=\"{id}\"><interface xsi:type=\"vs:ParamHTTP\" role=\"std\">\
-             <accessURL use=\"full\">{base}/{path}</accessURL></interface></capability>\n"
+             <accessURL use=\"full\">{base}/{path}</accessURL></interface></capability>"
         );
     }
     let _ = write!(

@@ -185,7 +185,9 @@ async fn bad_requests_get_a_votable_error_and_4xx() {
         "SELECT TOP 1 source_id FROM gaiadr3.gaia_source -- {}",
         "x".repeat(10 << 20)
     );
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    // (parameters, expected HTTP status, text the error message must contain)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (vec![("QUERY", ok_q)], 400, "LANG"),
         (
             vec![("LANG", "PQL"), ("QUERY", ok_q)],
