@@ -71,12 +71,12 @@ pub(crate) fn client() -> reqwest::Client {
 /// POSTs a form to `/sync` and returns (status, content type, body).
 pub(crate) async fn sync(params: &[(&str, &str)]) -> (u16, String, String) {
     let f = fixture();
-    let r = client()
-        .post(f.url("/sync"))
-        .form(params)
-        .send()
-        .await
-        .expect("request");
+    let r = client().post(f.url("/sync")).form(params).send().await;
+    read(r.expect("request")).await
+}
+
+/// Splits a response into (status, content type, body text).
+pub(crate) async fn read(r: reqwest::Response) -> (u16, String, String) {
     let status = r.status().as_u16();
     let ctype = r
         .headers()

@@ -1,6 +1,6 @@
 //! HTTP behaviour of `/sync` and the VOSI/DALI resources.
 
-use crate::common::{SOURCES, client, fixture, query_votable, sync};
+use crate::common::{SOURCES, client, fixture, query_votable, read, sync};
 use crate::votable;
 
 async fn get(path: &str) -> (u16, String, String) {
@@ -10,14 +10,7 @@ async fn get(path: &str) -> (u16, String, String) {
         .send()
         .await
         .expect("request");
-    let status = r.status().as_u16();
-    let ctype = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    (status, ctype, r.text().await.expect("body"))
+    read(r).await
 }
 
 #[tokio::test]
