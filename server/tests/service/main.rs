@@ -3,6 +3,7 @@
 //!
 //! One test binary (each links all of DataFusion).
 
+mod cli;
 mod common;
 mod http;
 mod slt;
