@@ -237,6 +237,28 @@ async fn bad_requests_get_a_votable_error_and_4xx() {
         (
             vec![
                 ("LANG", "ADQL"),
+                (
+                    "QUERY",
+                    "SELECT TOP 1 SQRT(designation) FROM gaiadr3.gaia_source",
+                ),
+            ],
+            400,
+            "",
+        ),
+        (
+            vec![
+                ("LANG", "ADQL"),
+                (
+                    "QUERY",
+                    "SELECT source_id FROM gaiadr3.gaia_source AS a, gaiadr3.gaia_source AS b",
+                ),
+            ],
+            400,
+            "source_id",
+        ),
+        (
+            vec![
+                ("LANG", "ADQL"),
                 ("QUERY", "DROP TABLE gaiadr3.gaia_source"),
             ],
             400,
