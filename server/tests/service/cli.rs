@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::common::fixture;
+use crate::common::{SOURCES, fixture};
 
 fn parallax(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_parallax"))
@@ -33,12 +33,16 @@ fn adql_parse_reports_errors_with_position() {
 
 #[test]
 fn adql_translate_prints_the_plan() {
+    // The same data directory and demo size as the running fixture, so nothing is regenerated.
     let dir = fixture().data_dir.to_string_lossy().to_string();
+    let n = SOURCES.to_string();
     let (code, out, err) = parallax(&[
         "adql",
         "translate",
         "--data-dir",
         &dir,
+        "--demo-sources",
+        &n,
         "SELECT TOP 3 source_id FROM gaiadr3.gaia_source WHERE parallax > 1",
     ]);
     assert_eq!(code, 0, "{err}");
@@ -49,6 +53,8 @@ fn adql_translate_prints_the_plan() {
         "translate",
         "--data-dir",
         &dir,
+        "--demo-sources",
+        &n,
         "SELECT paralax FROM gaiadr3.gaia_source",
     ]);
     assert_eq!(code, 1);
