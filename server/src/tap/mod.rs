@@ -77,6 +77,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .nest("/tap-server/tap", tap_routes("/tap-server/tap"))
         .with_state(state)
         .layer(axum::middleware::map_response(server_header))
+        // One span per request with method and path; the /sync span nests inside it.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
 }
 

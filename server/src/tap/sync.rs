@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use parallax_formats::{Info, OutputFormat};
+use tracing::Instrument;
 
 use super::AppState;
 use super::error::ServiceError;
@@ -124,7 +125,11 @@ async fn run(
         Params::from_request(method, query, headers, body, state.limits.max_request_bytes).await?;
     let req = QueryRequest::from_params(&params, state)?;
     let span = tracing::info_span!("sync", query = %req.query, maxrec = req.maxrec);
-    let _enter = span.enter();
+    start(state, req).instrument(span).await
+}
+
+/// Starts the query and answers with its streamed result.
+async fn start(state: &AppState, req: QueryRequest) -> Result<Response, ServiceError> {
     tracing::info!("query started");
 
     // One row more than MAXREC tells the writer whether the result overflowed.
