@@ -21,6 +21,8 @@
 //!
 //! [`Documentation`]: datafusion::logical_expr::Documentation
 
+pub mod distance;
+pub mod gaia_healpix_index;
 pub mod in_unit;
 pub mod rand;
 pub mod sign;
@@ -73,6 +75,8 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(rand::RandFunc::new()),
         ScalarUDF::new_from_impl(sign::SignFunc::new()),
         ScalarUDF::new_from_impl(in_unit::InUnitFunc::new()),
+        ScalarUDF::new_from_impl(distance::DistanceFunc::new()),
+        ScalarUDF::new_from_impl(gaia_healpix_index::GaiaHealpixIndexFunc::new()),
     ]
 }
 

@@ -23,7 +23,16 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("features-adql-common-table", &["WITH"]),
     ("features-adql-sets", &["UNION", "EXCEPT", "INTERSECT"]),
     ("features-adql-type", &["CAST"]),
+    // Only the four-number DISTANCE so far; the geometry types come with issue 3.
+    ("features-adqlgeo", &["DISTANCE"]),
 ];
+
+/// User-defined functions (TAPRegExt features-udf), as `(form, description)`.
+const UDFS: &[(&str, &str)] = &[(
+    "gaia_healpix_index(norder INTEGER, source_id BIGINT) -> BIGINT",
+    "The nested HEALPix index at order norder (0-12) encoded in a Gaia source_id: \
+     source_id / (2^35 * 4^(12 - norder)), as at the ESA Gaia archive.",
+)];
 
 /// `GET {base}/capabilities`.
 pub(crate) async fn capabilities(
@@ -62,7 +71,16 @@ pub(crate) async fn capabilities(
         }
         x.push_str("</languageFeatures>\n");
     }
-    x.push_str("</language>\n");
+    x.push_str("<languageFeatures type=\"ivo://ivoa.net/std/TAPRegExt#features-udf\">");
+    for (form, description) in UDFS {
+        let _ = write!(
+            x,
+            "<feature><form>{}</form><description>{}</description></feature>",
+            escape(form),
+            escape(description)
+        );
+    }
+    x.push_str("</languageFeatures>\n</language>\n");
     for f in parallax_formats::supported_formats() {
         match &f.ivo_id {
             Some(id) => {
