@@ -7,6 +7,7 @@
 //! | `CEILING(x)`              | `ceil(x)`                            | DataFusion has no `ceiling`           |
 //! | `MOD(x, y)`               | `(x % y)`                            | DataFusion has no `mod`               |
 //! | `POWER(x, y)`             | `power(CAST(x AS DOUBLE), y)`        | ADQL's POWER is a double              |
+//! | `POINT('ICRS', a, d)`     | `point(a, d)`                        | frame argument optional; ICRS only    |
 //!
 //! `TRUNCATE`, `RAND`, `SIGN` and `IN_UNIT` keep their names: they are UDFs of
 //! `parallax-udfs`. Spans of renamed identifiers are kept so that planner errors still point
@@ -69,6 +70,7 @@ impl VisitorMut for AdqlRewriter {
             _ => return ControlFlow::Continue(()),
         };
         match (name.as_str(), nargs) {
+            ("point" | "circle" | "box" | "polygon", _) => drop_icrs_argument(&mut f.args),
             ("log", 1) => rename(ident, "ln"),
             ("ceiling", _) => rename(ident, "ceil"),
             ("power", 2) => {
@@ -105,6 +107,24 @@ impl VisitorMut for AdqlRewriter {
             _ => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// ADQL 2.1 makes the leading coordinate-system string of geometry constructors optional and
+/// deprecated; '' and ICRS (the only frame served) are removed, anything else is left for the
+/// planner to reject.
+fn drop_icrs_argument(args: &mut FunctionArguments) {
+    let FunctionArguments::List(l) = args else {
+        return;
+    };
+    let is_icrs = matches!(
+        l.args.first(),
+        Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))))
+            if matches!(&v.value, Value::SingleQuotedString(s)
+                if s.trim().is_empty() || s.trim().to_ascii_uppercase().starts_with("ICRS"))
+    );
+    if is_icrs {
+        l.args.remove(0);
     }
 }
 

@@ -7,7 +7,8 @@ use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::scalar_doc_sections::DOC_SECTION_MATH;
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -43,7 +44,16 @@ impl DistanceFunc {
     /// The function with its signature `(double, double, double, double) -> double`.
     pub fn new() -> Self {
         Self {
-            signature: Signature::uniform(4, vec![DataType::Float64], Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Uniform(4, vec![DataType::Float64]),
+                    TypeSignature::Exact(vec![
+                        crate::geometry::point_type(),
+                        crate::geometry::point_type(),
+                    ]),
+                ],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -81,8 +91,20 @@ impl ScalarUDFImpl for DistanceFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if let [p, q] = arrays.as_slice() {
+            let (pv, pn) = crate::geometry::components(p, 2, "point")?;
+            let (qv, qn) = crate::geometry::components(q, 2, "point")?;
+            let values: Vec<f64> = (0..p.len())
+                .map(|i| angular_distance_deg(pv[2 * i], pv[2 * i + 1], qv[2 * i], qv[2 * i + 1]))
+                .collect();
+            let nulls = datafusion::arrow::buffer::NullBuffer::union(pn.as_ref(), qn.as_ref());
+            return Ok(ColumnarValue::Array(Arc::new(Float64Array::new(
+                values.into(),
+                nulls,
+            ))));
+        }
         let [a, b, c, d] = arrays.as_slice() else {
-            return exec_err!("distance takes four numbers: ra1, dec1, ra2, dec2");
+            return exec_err!("distance takes two points or four numbers: ra1, dec1, ra2, dec2");
         };
         let (a, b, c, d) = (
             a.as_primitive::<Float64Type>(),

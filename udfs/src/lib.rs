@@ -23,6 +23,7 @@
 
 pub mod distance;
 pub mod gaia_healpix_index;
+pub mod geometry;
 pub mod in_unit;
 pub mod rand;
 pub mod sign;
@@ -77,6 +78,11 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(in_unit::InUnitFunc::new()),
         ScalarUDF::new_from_impl(distance::DistanceFunc::new()),
         ScalarUDF::new_from_impl(gaia_healpix_index::GaiaHealpixIndexFunc::new()),
+        ScalarUDF::new_from_impl(geometry::point::PointFunc::new()),
+        ScalarUDF::new_from_impl(geometry::circle::CircleFunc::new()),
+        ScalarUDF::new_from_impl(geometry::contains::ContainsFunc::new()),
+        ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(0)),
+        ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(1)),
     ]
 }
 

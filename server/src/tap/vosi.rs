@@ -23,8 +23,12 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("features-adql-common-table", &["WITH"]),
     ("features-adql-sets", &["UNION", "EXCEPT", "INTERSECT"]),
     ("features-adql-type", &["CAST"]),
-    // Only the four-number DISTANCE so far; the geometry types come with issue 3.
-    ("features-adqlgeo", &["DISTANCE"]),
+    (
+        "features-adqlgeo",
+        &[
+            "POINT", "CIRCLE", "CONTAINS", "COORD1", "COORD2", "DISTANCE",
+        ],
+    ),
 ];
 
 /// User-defined functions (TAPRegExt features-udf), as `(form, description)`.

@@ -450,6 +450,40 @@ async fn tap_schema_declares_what_queries_return() {
     }
 }
 
+/// Geometry values are DALI xtypes in VOTable (TAP 1.1 §3.5, DALI §3.3).
+#[tokio::test]
+async fn geometry_values_are_dali_xtypes() {
+    let v = votable::parse(
+        &query_votable(
+            "SELECT TOP 1 POINT(ra, dec) AS pos, CIRCLE(10, 20, 0.5) AS c, ra, dec \
+             FROM gaiadr3.gaia_source",
+        )
+        .await,
+    );
+    let pos = &v.fields[0];
+    assert_eq!(pos["datatype"], "double");
+    assert_eq!(pos["arraysize"], "2");
+    assert_eq!(pos["xtype"], "point");
+    assert_eq!(pos.get("unit").map(String::as_str), Some("deg"));
+    assert_eq!(v.fields[1]["xtype"], "circle");
+    assert_eq!(v.fields[1]["arraysize"], "3");
+    let row = &v.rows[0];
+    let p: Vec<f64> = row[0]
+        .as_ref()
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(
+        p,
+        [
+            row[2].as_ref().unwrap().parse::<f64>().unwrap(),
+            row[3].as_ref().unwrap().parse::<f64>().unwrap()
+        ]
+    );
+    assert_eq!(row[1].as_deref(), Some("10.0 20.0 0.5"));
+}
+
 #[tokio::test]
 async fn catalogue_metadata_reaches_result_fields() {
     let v = votable::parse(
