@@ -37,6 +37,18 @@ pub const EXAMPLES: &[Example] = &[
                 FROM gaiadr3.gaia_source\nORDER BY phot_g_mean_mag",
     },
     Example {
+        id: "cone-search",
+        name: "Cone search",
+        description: "Sources within 0.5 degrees of the Galactic centre, nearest first \
+                      (ADQL 2.1 CONTAINS with POINT and CIRCLE; positions in degrees, ICRS).",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 100 source_id, ra, dec, phot_g_mean_mag,\n\
+                DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 266.405, -28.936)) AS dist\n\
+                FROM gaiadr3.gaia_source\n\
+                WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 266.405, -28.936, 0.5))\n\
+                ORDER BY dist",
+    },
+    Example {
         id: "nearby-good-astrometry",
         name: "Nearby stars with good astrometry",
         description: "Precise parallaxes (parallax_over_error > 10) and a well-behaved \
@@ -60,11 +72,12 @@ pub const EXAMPLES: &[Example] = &[
     Example {
         id: "healpix-density",
         name: "Source density on HEALPix level 5",
-        description: "Gaia source_id encodes the level-12 HEALPix index times 2^35, so integer \
-                      division by 2^35 * 4^7 gives the level-5 index.",
+        description: "Gaia source_id encodes the level-12 HEALPix index times 2^35; \
+                      GAIA_HEALPIX_INDEX extracts it at any order, as at the ESA Gaia archive.",
         tables: &["gaiadr3.gaia_source"],
         query: "SELECT hpx5, COUNT(*) AS n\n\
-                FROM (SELECT source_id / 562949953421312 AS hpx5 FROM gaiadr3.gaia_source) AS t\n\
+                FROM (SELECT GAIA_HEALPIX_INDEX(5, source_id) AS hpx5 \
+                FROM gaiadr3.gaia_source) AS t\n\
                 GROUP BY hpx5\nORDER BY n DESC",
     },
     Example {
