@@ -25,6 +25,7 @@ pub mod distance;
 pub mod gaia_healpix_index;
 pub mod geometry;
 pub mod in_unit;
+pub mod ivo_healpix_index;
 pub mod rand;
 pub mod sign;
 pub mod truncate;
@@ -78,6 +79,7 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(in_unit::InUnitFunc::new()),
         ScalarUDF::new_from_impl(distance::DistanceFunc::new()),
         ScalarUDF::new_from_impl(gaia_healpix_index::GaiaHealpixIndexFunc::new()),
+        ScalarUDF::new_from_impl(ivo_healpix_index::IvoHealpixIndexFunc::new()),
         ScalarUDF::new_from_impl(geometry::point::PointFunc::new()),
         ScalarUDF::new_from_impl(geometry::circle::CircleFunc::new()),
         ScalarUDF::new_from_impl(geometry::contains::ContainsFunc::new()),

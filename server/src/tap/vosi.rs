@@ -32,11 +32,18 @@ const FEATURES: &[(&str, &[&str])] = &[
 ];
 
 /// User-defined functions (TAPRegExt features-udf), as `(form, description)`.
-const UDFS: &[(&str, &str)] = &[(
-    "gaia_healpix_index(norder INTEGER, source_id BIGINT) -> BIGINT",
-    "The nested HEALPix index at order norder (0-12) encoded in a Gaia source_id: \
-     source_id / (2^35 * 4^(12 - norder)), as at the ESA Gaia archive.",
-)];
+const UDFS: &[(&str, &str)] = &[
+    (
+        "gaia_healpix_index(norder INTEGER, source_id BIGINT) -> BIGINT",
+        "The nested HEALPix index at order norder (0-12) encoded in a Gaia source_id: \
+         source_id / (2^35 * 4^(12 - norder)), as at the ESA Gaia archive.",
+    ),
+    (
+        "ivo_healpix_index(hpxorder INTEGER, lon DOUBLE PRECISION, lat DOUBLE PRECISION) -> BIGINT",
+        "The NESTED HEALPix index at order hpxOrder (0-29) of the cell containing (ra, dec) in \
+         degrees. The form ivo_healpix_index(hpxOrder INTEGER, p POINT) is also available.",
+    ),
+];
 
 /// `GET {base}/capabilities`.
 pub(crate) async fn capabilities(
