@@ -192,6 +192,15 @@ impl Column<'_> {
     }
 }
 
+/// Views of every canonical array of a batch, one per column kind (what each writer iterates).
+pub(crate) fn views_of<'a>(arrays: &'a [ArrayRef], kinds: &[Kind]) -> Result<Vec<Column<'a>>> {
+    arrays
+        .iter()
+        .zip(kinds)
+        .map(|(a, k)| view_of(a, *k))
+        .collect()
+}
+
 /// Downcast a canonical array (see [`canonical_arrays`]) of kind `k`.
 pub(crate) fn view_of(a: &ArrayRef, k: Kind) -> Result<Column<'_>> {
     let wrong = || FormatError::Internal(format!("cannot view {} as {:?}", a.data_type(), k));

@@ -9,7 +9,7 @@
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::columns::{canonical_arrays, kinds_of, view_of};
+use crate::columns::{canonical_arrays, kinds_of, views_of};
 use crate::error::{FormatError, Result};
 use crate::meta::{ColumnMeta, Kind};
 use crate::stream::{BatchWriter, EndStatus};
@@ -72,11 +72,7 @@ impl BatchWriter for JsonWriter {
 
     fn write_batch(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
         let arrays = canonical_arrays(batch, &self.kinds)?;
-        let cols = arrays
-            .iter()
-            .zip(&self.kinds)
-            .map(|(a, k)| view_of(a, *k))
-            .collect::<Result<Vec<_>>>()?;
+        let cols = views_of(&arrays, &self.kinds)?;
         let n = batch.num_rows();
         let mut start = 0;
         while start < n {

@@ -16,7 +16,7 @@ use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::columns::{Column, Leaf, Strs, View, canonical_arrays, kinds_of, view_of};
+use crate::columns::{Column, Leaf, Strs, View, canonical_arrays, kinds_of, views_of};
 use crate::error::{FormatError, Result};
 use crate::meta::{ColumnMeta, Info, Kind, Scalar};
 use crate::stream::{BatchWriter, EndStatus};
@@ -559,11 +559,7 @@ impl BatchWriter for VotableWriter {
 
     fn write_batch(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<()> {
         let arrays = canonical_arrays(batch, &self.kinds)?;
-        let cols = arrays
-            .iter()
-            .zip(&self.kinds)
-            .map(|(a, k)| view_of(a, *k))
-            .collect::<Result<Vec<_>>>()?;
+        let cols = views_of(&arrays, &self.kinds)?;
         let n = batch.num_rows();
         let mut start = 0;
         while start < n {

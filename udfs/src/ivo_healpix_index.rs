@@ -90,20 +90,8 @@ impl ScalarUDFImpl for IvoHealpixIndexFunc {
         let (order, ra, dec): (ArrayRef, ArrayRef, ArrayRef) = match arrays.as_slice() {
             [o, a, b] => (cast(o, &DataType::Int64)?, f64s(a)?, f64s(b)?),
             [o, p] => {
-                let (flat, nulls) = crate::geometry::components(p, 2, "point")?;
-                let ra: Vec<f64> = (0..p.len()).map(|i| flat[2 * i]).collect();
-                let dec: Vec<f64> = (0..p.len()).map(|i| flat[2 * i + 1]).collect();
-                (
-                    cast(o, &DataType::Int64)?,
-                    Arc::new(datafusion::arrow::array::Float64Array::new(
-                        ra.into(),
-                        nulls.clone(),
-                    )),
-                    Arc::new(datafusion::arrow::array::Float64Array::new(
-                        dec.into(),
-                        nulls,
-                    )),
-                )
+                let (ra, dec) = crate::geometry::split_point(p)?;
+                (cast(o, &DataType::Int64)?, Arc::new(ra), Arc::new(dec))
             }
             _ => return exec_err!("ivo_healpix_index takes two or three arguments"),
         };

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use datafusion::arrow::array::{AsArray, Float64Array};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, FieldRef, Float64Type};
 use datafusion::common::{Result, exec_err};
@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 
-use super::{build, circle_type, components, geometry_field, point_type};
+use super::{build, circle_type, geometry_field, point_type, split_point};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -82,11 +82,7 @@ impl ScalarUDFImpl for CircleFunc {
                 r.as_primitive::<Float64Type>(),
             ])?,
             [p, r] => {
-                let (flat, nulls) = components(p, 2, "point")?;
-                let ra: Vec<f64> = (0..p.len()).map(|i| flat[2 * i]).collect();
-                let dec: Vec<f64> = (0..p.len()).map(|i| flat[2 * i + 1]).collect();
-                let ra = Float64Array::new(ra.into(), nulls.clone());
-                let dec = Float64Array::new(dec.into(), nulls);
+                let (ra, dec) = split_point(p)?;
                 let r = cast(r, &DataType::Float64)?;
                 build(&[&ra, &dec, r.as_primitive::<Float64Type>()])?
             }

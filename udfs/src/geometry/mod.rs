@@ -83,3 +83,14 @@ pub(crate) fn components(
     let flat = values.values()[start..start + list.len() * n].to_vec();
     Ok((flat, list.nulls().cloned()))
 }
+
+/// A POINT column split into its longitude and latitude columns (NULL rows stay NULL).
+pub(crate) fn split_point(p: &ArrayRef) -> Result<(Float64Array, Float64Array)> {
+    let (flat, nulls) = components(p, 2, "point")?;
+    let lon: Vec<f64> = flat.iter().step_by(2).copied().collect();
+    let lat: Vec<f64> = flat.iter().skip(1).step_by(2).copied().collect();
+    Ok((
+        Float64Array::new(lon.into(), nulls.clone()),
+        Float64Array::new(lat.into(), nulls),
+    ))
+}
