@@ -28,6 +28,9 @@ pub(crate) fn validate<V: Visit>(node: &V) -> Result<(), AdqlError> {
 
 struct AdqlValidator;
 
+/// Parallax's table-valued functions, the only ones a FROM clause may call.
+pub(crate) const TABLE_FUNCTIONS: &[&str] = &["crossmatch_pairs"];
+
 fn span_of<T: Spanned>(node: &T) -> Option<Span> {
     Span::from_sql(node.span())
 }
@@ -204,6 +207,7 @@ impl Visitor for AdqlValidator {
     fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<AdqlError> {
         match t {
             TableFactor::Table {
+                name,
                 args,
                 with_hints,
                 version,
@@ -214,8 +218,23 @@ impl Visitor for AdqlValidator {
                 index_hints,
                 ..
             } => {
-                if args.is_some() {
-                    return reject("table functions", None, span_of(t));
+                if let Some(args) = args {
+                    let known = name.0.len() == 1
+                        && name.0[0].as_ident().is_some_and(|i| {
+                            i.quote_style.is_none()
+                                && TABLE_FUNCTIONS
+                                    .iter()
+                                    .any(|f| i.value.eq_ignore_ascii_case(f))
+                        });
+                    if !known || args.settings.is_some() {
+                        return reject(
+                            "table functions",
+                            Some(
+                                "the only table function is crossmatch_pairs('schema.table', radius_arcsec)",
+                            ),
+                            span_of(t),
+                        );
+                    }
                 }
                 if !with_hints.is_empty()
                     || version.is_some()

@@ -21,6 +21,7 @@
 //!
 //! [`Documentation`]: datafusion::logical_expr::Documentation
 
+pub mod crossmatch;
 pub mod distance;
 pub mod gaia_healpix_index;
 pub mod geometry;
@@ -31,7 +32,11 @@ pub mod sign;
 pub mod truncate;
 mod unit;
 
+use std::sync::Arc;
+
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::ScalarUDF;
+use datafusion::optimizer::OptimizerRule;
 use datafusion::prelude::SessionContext;
 
 pub use unit::UNIT_METADATA_KEY;
@@ -85,13 +90,33 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(geometry::contains::ContainsFunc::new()),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(0)),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(1)),
+        ScalarUDF::new_from_impl(crossmatch::HealpixConeCellsFunc::new()),
     ]
 }
 
-/// Registers [`all_functions`] in `ctx`.
+/// The table functions, by name.
+pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    vec![(
+        crossmatch::pairs::NAME,
+        Arc::new(crossmatch::CrossmatchPairsFunc::new()),
+    )]
+}
+
+/// The optimizer rules that plan Parallax's spatial joins and cone searches.
+pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
+    vec![Arc::new(crossmatch::CrossmatchRule::new())]
+}
+
+/// Registers [`all_functions`], [`table_functions`] and [`optimizer_rules`] in `ctx`.
 pub fn register_all(ctx: &SessionContext) {
     for f in all_functions() {
         ctx.register_udf(f);
+    }
+    for (name, f) in table_functions() {
+        ctx.register_udtf(name, f);
+    }
+    for rule in optimizer_rules() {
+        ctx.add_optimizer_rule(rule);
     }
 }
 

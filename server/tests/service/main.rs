@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod crossmatch;
 mod http;
 mod slt;
 mod votable;

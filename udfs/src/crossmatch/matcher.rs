@@ -1,0 +1,138 @@
+//! Recognises "two positions within a constant angle" in a predicate.
+
+use std::any::Any;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, ScalarUDFImpl};
+
+use crate::distance::DistanceFunc;
+use crate::geometry::circle::CircleFunc;
+use crate::geometry::contains::ContainsFunc;
+use crate::geometry::point::PointFunc;
+
+/// `distance((a_lon, a_lat), (b_lon, b_lat)) <= radius` (or `<` when not inclusive), in
+/// degrees, as found in a predicate.
+#[derive(Debug, Clone)]
+pub(crate) struct Separation {
+    /// Longitude and latitude of the first position.
+    pub a: (Expr, Expr),
+    /// Longitude and latitude of the second position (the circle's centre for CONTAINS).
+    pub b: (Expr, Expr),
+    /// The radius expression in degrees.
+    pub radius: Expr,
+    /// `<=` (CONTAINS, `<=`) rather than `<`.
+    pub inclusive: bool,
+}
+
+impl Separation {
+    /// The radius in degrees when it is a constant.
+    pub(crate) fn constant_radius(&self) -> Option<f64> {
+        literal_f64(&self.radius)
+    }
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Cast(c) => strip(&c.expr),
+        Expr::Alias(a) => strip(&a.expr),
+        other => other,
+    }
+}
+
+/// A numeric literal (possibly cast) as f64.
+pub(crate) fn literal_f64(e: &Expr) -> Option<f64> {
+    match strip(e) {
+        Expr::Literal(v, _) => match v.cast_to(&DataType::Float64).ok()? {
+            ScalarValue::Float64(Some(x)) => Some(x),
+            _ => None,
+        },
+        Expr::Negative(inner) => literal_f64(inner).map(|x| -x),
+        _ => None,
+    }
+}
+
+/// The arguments of a call to the UDF implemented by `T`.
+pub(crate) fn call_of<T: ScalarUDFImpl>(e: &Expr) -> Option<&[Expr]> {
+    match strip(e) {
+        Expr::ScalarFunction(f) => {
+            let inner: &dyn Any = f.func.inner().as_ref();
+            inner.downcast_ref::<T>().map(|_| f.args.as_slice())
+        }
+        _ => None,
+    }
+}
+
+/// `POINT(lon, lat)` as its two component expressions.
+pub(crate) fn point_args(e: &Expr) -> Option<(Expr, Expr)> {
+    match call_of::<PointFunc>(e)? {
+        [lon, lat] => Some((lon.clone(), lat.clone())),
+        _ => None,
+    }
+}
+
+/// `CIRCLE(lon, lat, r)` as its three component expressions.
+pub(crate) fn circle_args(e: &Expr) -> Option<(Expr, Expr, Expr)> {
+    match call_of::<CircleFunc>(e)? {
+        [lon, lat, r] => Some((lon.clone(), lat.clone(), r.clone())),
+        _ => None,
+    }
+}
+
+/// `DISTANCE(...)` in its point or four-number form, as two positions.
+fn distance_args(e: &Expr) -> Option<((Expr, Expr), (Expr, Expr))> {
+    match call_of::<DistanceFunc>(e)? {
+        [p, q] => Some((point_args(p)?, point_args(q)?)),
+        [a, b, c, d] => Some(((a.clone(), b.clone()), (c.clone(), d.clone()))),
+        _ => None,
+    }
+}
+
+fn is_one(e: &Expr) -> bool {
+    literal_f64(e) == Some(1.0)
+}
+
+/// The separation test in `e`, if `e` is one of
+/// `CONTAINS(POINT(..), CIRCLE(..)) = 1` (either way round), `DISTANCE(..) < r`,
+/// `DISTANCE(..) <= r`, `r > DISTANCE(..)` or `r >= DISTANCE(..)`.
+pub(crate) fn match_separation(e: &Expr) -> Option<Separation> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = strip(e) else {
+        return None;
+    };
+    match op {
+        Operator::Eq => {
+            let call = if is_one(right) {
+                left
+            } else if is_one(left) {
+                right
+            } else {
+                return None;
+            };
+            let [p, c] = call_of::<ContainsFunc>(call)? else {
+                return None;
+            };
+            let a = point_args(p)?;
+            let (lon, lat, radius) = circle_args(c)?;
+            Some(Separation {
+                a,
+                b: (lon, lat),
+                radius,
+                inclusive: true,
+            })
+        }
+        Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+            let (d, r) = match op {
+                Operator::Lt | Operator::LtEq => (left, right),
+                _ => (right, left),
+            };
+            let (a, b) = distance_args(d)?;
+            Some(Separation {
+                a,
+                b,
+                radius: r.as_ref().clone(),
+                inclusive: matches!(op, Operator::LtEq | Operator::GtEq),
+            })
+        }
+        _ => None,
+    }
+}
