@@ -88,6 +88,10 @@ pub struct ColumnConfig {
     pub indexed: Option<bool>,
     /// Whether the column is defined by a standard (TAP_SCHEMA `std`).
     pub std: Option<bool>,
+    /// The column carries a NESTED HEALPix index and the files are sorted by it, so cone
+    /// searches prune row groups and pages: `gaia` (a Gaia `source_id`: the order-12 index
+    /// times 2^35 plus a running number) or `nested:N` (the index at order N).
+    pub healpix: Option<String>,
 }
 
 /// A foreign key between two tables.

@@ -233,6 +233,18 @@ async fn load_table(
             });
         }
     }
+    for (name, c) in &t.columns {
+        if let Some(scheme) = &c.healpix
+            && !valid_healpix_scheme(scheme)
+        {
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.columns.{name}.healpix"),
+                message: format!(
+                    "'{scheme}' is not a HEALPix key scheme; use \"gaia\" (Gaia source_id) or \"nested:N\" (NESTED index at order N, 0..29)"
+                ),
+            });
+        }
+    }
     let fields: Vec<Field> = inferred
         .fields()
         .iter()
@@ -286,8 +298,17 @@ fn apply_overrides(field: &Field, cfg: Option<&ColumnConfig>) -> Field {
         set(meta_keys::PRINCIPAL, &c.principal.map(flag));
         set(meta_keys::INDEXED, &c.indexed.map(flag));
         set(meta_keys::STD, &c.std.map(flag));
+        set(meta_keys::HEALPIX, &c.healpix);
     }
     field.clone().with_metadata(md)
+}
+
+/// `gaia` or `nested:N` with N in 0..=29 (as `parallax_udfs` reads it).
+fn valid_healpix_scheme(s: &str) -> bool {
+    s == "gaia"
+        || s.strip_prefix("nested:")
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| n <= 29)
 }
 
 /// Levenshtein distance, for suggestions in configuration errors.

@@ -29,6 +29,8 @@ pub mod meta_keys {
     pub const INDEXED: &str = "indexed";
     /// "1"/"true" when the column is standard.
     pub const STD: &str = "std";
+    /// HEALPix-bearing key scheme: `gaia` or `nested:N`.
+    pub const HEALPIX: &str = "healpix";
 }
 
 /// One column of a catalogue table.

@@ -22,6 +22,8 @@ pub(crate) const KEY_UNIT: &str = "unit";
 pub(crate) const KEY_UCD: &str = "ucd";
 pub(crate) const KEY_PRINCIPAL: &str = "principal";
 pub(crate) const KEY_INDEXED: &str = "indexed";
+/// HEALPix-bearing key scheme (read by Parallax's cone-search pruning).
+pub(crate) const KEY_HEALPIX: &str = "healpix";
 
 /// Catalogue metadata of one column.
 #[derive(Clone, Copy)]
@@ -32,6 +34,7 @@ pub(crate) struct Meta {
     description: &'static str,
     principal: bool,
     indexed: bool,
+    healpix: Option<&'static str>,
 }
 
 /// Column metadata: name, VOUnit ("" when dimensionless), UCD, one-sentence description.
@@ -48,6 +51,7 @@ pub(crate) const fn m(
         description,
         principal: false,
         indexed: false,
+        healpix: None,
     }
 }
 
@@ -64,15 +68,25 @@ impl Meta {
         self
     }
 
+    /// Marks the column as a HEALPix-bearing key (`healpix` field metadata, e.g. `gaia`), so
+    /// that cone searches on the table are pruned by key ranges.
+    pub(crate) const fn healpix(mut self, scheme: &'static str) -> Self {
+        self.healpix = Some(scheme);
+        self
+    }
+
     fn field(&self, data_type: DataType, nullable: bool) -> Field {
         let flag = |b: bool| if b { "1" } else { "0" }.to_string();
-        let md = HashMap::from([
+        let mut md = HashMap::from([
             (KEY_DESCRIPTION.to_string(), self.description.to_string()),
             (KEY_UNIT.to_string(), self.unit.to_string()),
             (KEY_UCD.to_string(), self.ucd.to_string()),
             (KEY_PRINCIPAL.to_string(), flag(self.principal)),
             (KEY_INDEXED.to_string(), flag(self.indexed)),
         ]);
+        if let Some(scheme) = self.healpix {
+            md.insert(KEY_HEALPIX.to_string(), scheme.to_string());
+        }
         Field::new(self.name, data_type, nullable).with_metadata(md)
     }
 }

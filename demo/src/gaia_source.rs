@@ -385,7 +385,7 @@ pub(crate) fn batch(
         it().map(|_| SOLUTION_ID),
     );
     c.string(m("designation", "", "meta.id", "Unique source designation (unique across all Data Releases): 'Gaia DR3 ' followed by the source_id."), it().map(|r| format!("Gaia DR3 {}", r.source_id)));
-    c.i64(m("source_id", "", "meta.id;meta.main", "Unique source identifier: HEALPix level-12 NESTED index * 2^35 + running number within the pixel.").principal().indexed(), it().map(|r| r.source_id));
+    c.i64(m("source_id", "", "meta.id;meta.main", "Unique source identifier: HEALPix level-12 NESTED index * 2^35 + running number within the pixel.").principal().indexed().healpix("gaia"), it().map(|r| r.source_id));
     c.i64(
         m(
             "random_index",

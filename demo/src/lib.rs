@@ -65,7 +65,7 @@ pub const TABLES: [&str; 3] = [
 /// Sources per chunk (one part file per table per chunk). Fixed so output is reproducible.
 const CHUNK_ROWS: usize = 50_000;
 /// Bumped whenever the generator's output changes, so stale demo data is regenerated.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 /// Largest accepted `sources` (keeps running numbers and memory sane).
 const MAX_SOURCES: u64 = 50_000_000;
 

@@ -35,6 +35,8 @@ impl<'p> PartWriter<'p> {
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(max_row_group_rows.max(1)))
+            // Small pages: the page index then narrows a cone search to a few thousand rows.
+            .set_data_page_row_count_limit(4096)
             .set_created_by(format!("parallax-demo {}", env!("CARGO_PKG_VERSION")));
         for col in dictionary {
             props = props.set_column_dictionary_enabled(ColumnPath::from(*col), true);

@@ -10,6 +10,8 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{Column, DataFusionError};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
@@ -141,6 +143,17 @@ impl Engine {
         tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
     }
 
+    /// The physical plan of an ADQL query (for EXPLAIN-style tools, benchmarks and tests;
+    /// run it with `datafusion::physical_plan::collect` and read [`scan_metrics`]).
+    pub async fn physical_plan(&self, adql: &str) -> Result<Arc<dyn ExecutionPlan>, QueryError> {
+        let plan = self.plan(adql).await?;
+        self.ctx
+            .state()
+            .create_physical_plan(&plan)
+            .await
+            .map_err(QueryError::from_datafusion)
+    }
+
     /// Plans and starts an ADQL query, returning at most `limit` rows when given.
     pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
         let mut plan = self.plan(adql).await?;
@@ -172,6 +185,55 @@ impl Engine {
             stream,
         })
     }
+}
+
+/// What the Parquet scans of an executed plan read, from DataFusion's scan metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanMetrics {
+    /// Row groups whose statistics could match.
+    pub row_groups_matched: usize,
+    /// Row groups skipped by their statistics.
+    pub row_groups_pruned: usize,
+    /// Rows left to decode after the page index pruned pages of the matched row groups.
+    pub rows_after_page_index: usize,
+    /// Rows of the matched row groups skipped by the page index.
+    pub rows_pruned_by_page_index: usize,
+    /// Bytes read from storage.
+    pub bytes_scanned: usize,
+}
+
+/// Sums the scan metrics of every node of an executed plan.
+pub fn scan_metrics(plan: &Arc<dyn ExecutionPlan>) -> ScanMetrics {
+    let mut out = ScanMetrics::default();
+    let mut stack = vec![Arc::clone(plan)];
+    while let Some(node) = stack.pop() {
+        if let Some(metrics) = node.metrics() {
+            for m in metrics.iter() {
+                match m.value() {
+                    MetricValue::PruningMetrics {
+                        name,
+                        pruning_metrics,
+                    } => match name.as_ref() {
+                        "row_groups_pruned_statistics" => {
+                            out.row_groups_matched += pruning_metrics.matched();
+                            out.row_groups_pruned += pruning_metrics.pruned();
+                        }
+                        "page_index_rows_pruned" => {
+                            out.rows_after_page_index += pruning_metrics.matched();
+                            out.rows_pruned_by_page_index += pruning_metrics.pruned();
+                        }
+                        _ => {}
+                    },
+                    MetricValue::Count { name, count } if name == "bytes_scanned" => {
+                        out.bytes_scanned += count.value();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        stack.extend(node.children().into_iter().cloned());
+    }
+    out
 }
 
 /// Gives every output column a unique name that is a valid ADQL identifier (TAP 1.1 §3.2):

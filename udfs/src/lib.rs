@@ -104,7 +104,10 @@ pub fn table_functions() -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
 
 /// The optimizer rules that plan Parallax's spatial joins and cone searches.
 pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
-    vec![Arc::new(crossmatch::CrossmatchRule::new())]
+    vec![
+        Arc::new(crossmatch::CrossmatchRule::new()),
+        Arc::new(crossmatch::ConeSearchRule::new()),
+    ]
 }
 
 /// Registers [`all_functions`], [`table_functions`] and [`optimizer_rules`] in `ctx`.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod cone_search;
 mod crossmatch;
 mod http;
 mod slt;

@@ -2,9 +2,10 @@
 
 use std::any::Any;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, ScalarUDFImpl};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, ScalarUDFImpl, lit};
 
 use crate::distance::DistanceFunc;
 use crate::geometry::circle::CircleFunc;
@@ -63,16 +64,39 @@ pub(crate) fn call_of<T: ScalarUDFImpl>(e: &Expr) -> Option<&[Expr]> {
     }
 }
 
-/// `POINT(lon, lat)` as its two component expressions.
+/// The numbers of a constant geometry (a `double[n]` literal, as constant folding leaves
+/// `CIRCLE(10, 20, 0.1)`).
+fn literal_components(e: &Expr, n: usize) -> Option<Vec<Expr>> {
+    let Expr::Literal(ScalarValue::FixedSizeList(list), _) = strip(e) else {
+        return None;
+    };
+    if list.len() != 1 || list.is_null(0) || list.value_length() as usize != n {
+        return None;
+    }
+    let values = list.value(0);
+    let values = values.as_primitive_opt::<Float64Type>()?;
+    if values.null_count() > 0 {
+        return None;
+    }
+    Some(values.values().iter().map(|v| lit(*v)).collect())
+}
+
+/// `POINT(lon, lat)` (a call or a constant) as its two component expressions.
 pub(crate) fn point_args(e: &Expr) -> Option<(Expr, Expr)> {
+    if let Some(v) = literal_components(e, 2) {
+        return Some((v[0].clone(), v[1].clone()));
+    }
     match call_of::<PointFunc>(e)? {
         [lon, lat] => Some((lon.clone(), lat.clone())),
         _ => None,
     }
 }
 
-/// `CIRCLE(lon, lat, r)` as its three component expressions.
+/// `CIRCLE(lon, lat, r)` (a call or a constant) as its three component expressions.
 pub(crate) fn circle_args(e: &Expr) -> Option<(Expr, Expr, Expr)> {
+    if let Some(v) = literal_components(e, 3) {
+        return Some((v[0].clone(), v[1].clone(), v[2].clone()));
+    }
     match call_of::<CircleFunc>(e)? {
         [lon, lat, r] => Some((lon.clone(), lat.clone(), r.clone())),
         _ => None,

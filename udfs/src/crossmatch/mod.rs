@@ -22,11 +22,13 @@
 //! special case: the cover is computed on the sphere.
 
 mod cone_cells;
+mod cone_search;
 mod matcher;
 pub mod pairs;
 mod rule;
 
 pub use cone_cells::{HealpixConeCellsFunc, cone_cells};
+pub use cone_search::{ConeSearchRule, HEALPIX_METADATA_KEY, HealpixKey};
 pub use pairs::CrossmatchPairsFunc;
 pub use rule::CrossmatchRule;
 
