@@ -7,10 +7,14 @@
 
 use std::time::Instant;
 
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::physical_plan::collect;
 use futures::StreamExt;
 
 use crate::app::Application;
 use crate::config::Settings;
+use crate::engine::{Engine, scan_metrics};
 
 /// One measurement.
 #[derive(Debug, Clone)]
@@ -115,4 +119,210 @@ pub async fn run(
         out.push(r);
     }
     Ok(out)
+}
+
+async fn count(engine: &Engine, q: &str) -> anyhow::Result<(i64, f64)> {
+    let started = Instant::now();
+    let plan = engine.physical_plan(q).await?;
+    let batches = collect(plan, engine.context().task_ctx()).await?;
+    let n = batches
+        .first()
+        .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
+        .unwrap_or(0);
+    Ok((n, started.elapsed().as_secs_f64()))
+}
+
+/// Writes `n` positions as a Gaia-like Parquet file sorted by `source_id` (the order-12
+/// NESTED index << 35 plus a running number; field metadata `healpix = "gaia"`), with seven
+/// more numeric columns, row groups of 65 536 rows and pages of 4096: uniform over the sky,
+/// plus one companion within 10 arcsec for 5% of them (binaries, so crossmatches find pairs).
+pub fn write_sky(path: &std::path::Path, n: usize, seed: u64) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, ZstdLevel};
+    use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut rows: Vec<(i64, f64, f64)> = Vec::with_capacity(n);
+    while rows.len() < n {
+        let ra = 360.0 * next();
+        let dec = (2.0 * next() - 1.0).asin().to_degrees();
+        rows.push((0, ra, dec));
+        if rows.len() < n && next() < 0.05 {
+            let r = 10.0 / 3600.0 * next().sqrt();
+            let t = std::f64::consts::TAU * next();
+            let dec2 = (dec + r * t.sin()).clamp(-90.0, 90.0);
+            let ra2 = (ra + r * t.cos() / dec2.to_radians().cos().max(1e-6)).rem_euclid(360.0);
+            rows.push((0, ra2, dec2));
+        }
+    }
+    for row in &mut rows {
+        let h = cdshealpix::nested::hash(12, row.1.to_radians(), row.2.to_radians());
+        row.0 = i64::try_from(h).unwrap_or(0) << 35;
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut last = (-1i64, 0i64);
+    for row in &mut rows {
+        let running = if row.0 == last.0 { last.1 + 1 } else { 0 };
+        last = (row.0, running);
+        row.0 += running;
+    }
+    let md = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut fields = vec![
+        Field::new("source_id", DataType::Int64, false)
+            .with_metadata(md(&[("ucd", "meta.id;meta.main"), ("healpix", "gaia")])),
+        Field::new("ra", DataType::Float64, false)
+            .with_metadata(md(&[("ucd", "pos.eq.ra;meta.main"), ("unit", "deg")])),
+        Field::new("dec", DataType::Float64, false)
+            .with_metadata(md(&[("ucd", "pos.eq.dec;meta.main"), ("unit", "deg")])),
+    ];
+    for i in 1..=7 {
+        fields.push(Field::new(format!("x{i}"), DataType::Float64, false));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(65_536))
+        .set_data_page_row_count_limit(4096)
+        .build();
+    let tmp = path.with_extension("tmp");
+    let mut w = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema.clone(), Some(props))?;
+    for chunk in rows.chunks(65_536) {
+        let mut cols: Vec<datafusion::arrow::array::ArrayRef> = vec![
+            Arc::new(chunk.iter().map(|r| r.0).collect::<Int64Array>()),
+            Arc::new(chunk.iter().map(|r| r.1).collect::<Float64Array>()),
+            Arc::new(chunk.iter().map(|r| r.2).collect::<Float64Array>()),
+        ];
+        for i in 1..=7 {
+            cols.push(Arc::new(
+                chunk
+                    .iter()
+                    .map(|r| (r.1 * f64::from(i)).sin())
+                    .collect::<Float64Array>(),
+            ));
+        }
+        w.write(&RecordBatch::try_new(schema.clone(), cols)?)?;
+    }
+    w.close()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The spatial suite, on synthetic skies written under the data directory on first use
+/// ([`write_sky`]): 0.1-degree (by default) cone searches at 20 positions over
+/// `cone_sources` rows, each run once cold and five times warm (median reported), with the
+/// fraction of rows the scan decoded; then self-crossmatches of `xmatch_sources` positions
+/// within each radius through `crossmatch_pairs`.
+pub async fn spatial(
+    settings: Settings,
+    cone_sources: usize,
+    radius: f64,
+    xmatch_sources: usize,
+    xmatch_radii: &[f64],
+) -> anyhow::Result<()> {
+    let dir = settings.data_dir.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let mut tables = Vec::new();
+    for (name, n) in [("cones", cone_sources), ("pairs", xmatch_sources)] {
+        let path = dir.join(format!("sky-{n}.parquet"));
+        if !path.exists() {
+            let started = Instant::now();
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || write_sky(&p, n, 42)).await??;
+            println!(
+                "wrote {} ({n} rows) in {:.1} s",
+                path.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        tables.push(parallax_catalog::quick_table(&format!(
+            "bench.{name}={}",
+            path.display()
+        ))?);
+    }
+    let config = parallax_catalog::CatalogConfig {
+        tables,
+        ..Default::default()
+    };
+    let engine = Engine::new(parallax_catalog::load(&config, std::path::Path::new("/")).await?)?;
+    let rows = cone_sources;
+    let mut warm = Vec::new();
+    let mut cold = Vec::new();
+    let mut fractions = Vec::new();
+    let mut groups = Vec::new();
+    let mut found = 0;
+    for k in 0..20 {
+        // Spread over the sky (a Fibonacci lattice).
+        let dec = (1.0 - 2.0 * (f64::from(k) + 0.5) / 20.0)
+            .asin()
+            .to_degrees();
+        let ra = (f64::from(k) * 137.507_764_05).rem_euclid(360.0);
+        let q = format!(
+            "SELECT source_id, ra, dec, x1 FROM bench.cones \
+             WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {radius}))"
+        );
+        let mut times = Vec::new();
+        for run in 0..6 {
+            let started = Instant::now();
+            let plan = engine.physical_plan(&q).await?;
+            let batches = collect(plan.clone(), engine.context().task_ctx()).await?;
+            let t = started.elapsed().as_secs_f64();
+            if run == 0 {
+                cold.push(t);
+                found += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                let m = scan_metrics(&plan);
+                fractions.push(m.rows_after_page_index as f64 / rows.max(1) as f64);
+                groups.push(m.row_groups_matched as f64);
+            } else {
+                times.push(t);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        warm.push(times[times.len() / 2]);
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    println!(
+        "cone {radius} deg on {rows} rows (20 cones, {found} sources found): warm median {:.1} ms \
+         (max {:.1} ms), first run median {:.1} ms; rows decoded median {:.4}% (max {:.4}%), \
+         row groups read median {} (max {})",
+        median(&warm) * 1e3,
+        max(&warm) * 1e3,
+        median(&cold) * 1e3,
+        median(&fractions) * 100.0,
+        max(&fractions) * 100.0,
+        median(&groups),
+        max(&groups)
+    );
+    for r in xmatch_radii {
+        let q = format!("SELECT COUNT(*) FROM crossmatch_pairs('bench.pairs', {r})");
+        let (pairs, t) = count(&engine, &q).await?;
+        println!(
+            "self-crossmatch of {xmatch_sources} positions within {r}\": {pairs} pairs in {t:.3} s \
+             ({:.3} s per million)",
+            t / (xmatch_sources.max(1) as f64 / 1e6)
+        );
+    }
+    Ok(())
 }

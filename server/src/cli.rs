@@ -37,6 +37,12 @@ pub enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Sources with XP spectra [default: sources / 10].
+        #[arg(long)]
+        xp_spectra: Option<u64>,
+        /// Sources with epoch photometry [default: sources / 40].
+        #[arg(long)]
+        light_curves: Option<u64>,
     },
     /// ADQL tools.
     #[command(subcommand)]
@@ -56,7 +62,32 @@ pub enum Command {
             default_value = "votable/b2,votable/td,csv,arrow"
         )]
         formats: Vec<String>,
+        /// What to measure: `stream` (result formats over HTTP) or `spatial` (cone searches
+        /// and self-crossmatches on synthetic skies, in process).
+        #[arg(long, value_enum, default_value_t = BenchSuite::Stream)]
+        suite: BenchSuite,
+        /// Spatial suite: rows of the synthetic sky for cone searches.
+        #[arg(long, default_value_t = 10_000_000)]
+        cone_sources: usize,
+        /// Spatial suite: positions of the synthetic sky for self-crossmatches.
+        #[arg(long, default_value_t = 1_000_000)]
+        xmatch_sources: usize,
+        /// Spatial suite: cone radius in degrees.
+        #[arg(long, default_value_t = 0.1)]
+        cone_radius: f64,
+        /// Spatial suite: self-crossmatch radii in arcseconds (none to skip).
+        #[arg(long, value_delimiter = ',', default_value = "5,60")]
+        xmatch_radii: Vec<f64>,
     },
+}
+
+/// `parallax bench --suite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchSuite {
+    /// Result streaming over HTTP in each format.
+    Stream,
+    /// Cone searches and self-crossmatches.
+    Spatial,
 }
 
 /// Catalogue and server options shared by `serve` and `adql translate`.
@@ -138,9 +169,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             app.run_until_stopped().await?;
             Ok(0)
         }
-        Command::Generate { out, sources, seed } => {
+        Command::Generate {
+            out,
+            sources,
+            seed,
+            xp_spectra,
+            light_curves,
+        } => {
             let mut opts = parallax_demo::DemoOptions::for_sources(sources);
             opts.seed = seed;
+            opts.xp_spectra = xp_spectra.unwrap_or(opts.xp_spectra);
+            opts.light_curves = light_curves.unwrap_or(opts.light_curves);
             std::fs::create_dir_all(&out)?;
             let summary =
                 tokio::task::spawn_blocking(move || parallax_demo::generate(&out, &opts)).await??;
@@ -159,10 +198,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             catalog,
             rows,
             formats,
+            suite,
+            cone_sources,
+            xmatch_sources,
+            cone_radius,
+            xmatch_radii,
         } => {
             let mut settings = catalog.settings()?;
             settings.http = "127.0.0.1:0".parse()?;
-            crate::bench::run(settings, rows, &formats).await?;
+            match suite {
+                BenchSuite::Stream => {
+                    crate::bench::run(settings, rows, &formats).await?;
+                }
+                BenchSuite::Spatial => {
+                    crate::bench::spatial(
+                        settings,
+                        cone_sources,
+                        cone_radius,
+                        xmatch_sources,
+                        &xmatch_radii,
+                    )
+                    .await?;
+                }
+            }
             Ok(0)
         }
         Command::Adql(AdqlCommand::Parse { queries }) => {

@@ -49,6 +49,24 @@ pub const EXAMPLES: &[Example] = &[
                 ORDER BY dist",
     },
     Example {
+        id: "wide-binaries",
+        name: "Wide binary candidates (crossmatch self-join)",
+        description: "Pairs of sources closer than 10 arcseconds with parallaxes consistent \
+                      within 3 sigma: a self-join on CONTAINS, which Parallax runs as a hash \
+                      join on HEALPix cells. crossmatch_pairs('gaiadr3.gaia_source', 10) \
+                      returns the same pairs as (id1, id2, separation_arcsec).",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 100 a.source_id AS id1, b.source_id AS id2,\n\
+                DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) * 3600 AS sep_arcsec,\n\
+                a.parallax AS plx1, b.parallax AS plx2\n\
+                FROM gaiadr3.gaia_source AS a\n\
+                JOIN gaiadr3.gaia_source AS b\n\
+                ON 1 = CONTAINS(POINT('ICRS', a.ra, a.dec), CIRCLE('ICRS', b.ra, b.dec, 10.0 / 3600))\n\
+                WHERE a.source_id < b.source_id\n\
+                AND ABS(a.parallax - b.parallax) < 3 * SQRT(a.parallax_error * a.parallax_error + b.parallax_error * b.parallax_error)\n\
+                ORDER BY sep_arcsec",
+    },
+    Example {
         id: "nearby-good-astrometry",
         name: "Nearby stars with good astrometry",
         description: "Precise parallaxes (parallax_over_error > 10) and a well-behaved \

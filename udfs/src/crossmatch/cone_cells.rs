@@ -32,7 +32,9 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("ra", "Longitude of the cone centre in degrees.")
     .with_argument("dec", "Latitude of the cone centre in degrees.")
     .with_argument("radius", "Cone radius in degrees.")
-    .with_sql_example("```sql\n> SELECT healpix_cone_cells(0, 45, 0, 1);\n[4]\n```")
+    .with_sql_example(
+        "```sql\n> SELECT healpix_cone_cells(3, 45, 0, 0.5);\n[0, 277, 362, 575]\n```",
+    )
     .build()
 });
 
