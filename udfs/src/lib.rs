@@ -85,6 +85,12 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(geometry::contains::ContainsFunc::new()),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(0)),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(1)),
+        ScalarUDF::new_from_impl(geometry::polygon::PolygonFunc::new()),
+        ScalarUDF::new_from_impl(geometry::boxes::BoxFunc::new()),
+        ScalarUDF::new_from_impl(geometry::intersects::IntersectsFunc::new()),
+        ScalarUDF::new_from_impl(geometry::area::AreaFunc::new()),
+        ScalarUDF::new_from_impl(geometry::centroid::CentroidFunc::new()),
+        ScalarUDF::new_from_impl(geometry::coordsys::CoordsysFunc::new()),
     ]
 }
 
