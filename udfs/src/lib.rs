@@ -22,9 +22,12 @@
 //! [`Documentation`]: datafusion::logical_expr::Documentation
 
 pub mod distance;
+pub mod epoch_prop;
+pub mod epoch_prop_pos;
 pub mod gaia_healpix_index;
 pub mod geometry;
 pub mod in_unit;
+pub mod ivo_healpix_center;
 pub mod ivo_healpix_index;
 pub mod rand;
 pub mod sign;
@@ -91,6 +94,9 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(geometry::area::AreaFunc::new()),
         ScalarUDF::new_from_impl(geometry::centroid::CentroidFunc::new()),
         ScalarUDF::new_from_impl(geometry::coordsys::CoordsysFunc::new()),
+        ScalarUDF::new_from_impl(ivo_healpix_center::IvoHealpixCenterFunc::new()),
+        ScalarUDF::new_from_impl(epoch_prop::EpochPropFunc::new()),
+        ScalarUDF::new_from_impl(epoch_prop_pos::EpochPropPosFunc::new()),
     ]
 }
 
