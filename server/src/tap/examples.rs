@@ -64,15 +64,15 @@ pub const EXAMPLES: &[Example] = &[
     Example {
         id: "epoch-propagation",
         name: "Positions at J2000",
-        description: "The nearest stars moved from the Gaia DR3 epoch to J2000 with \
-                      EPOCH_PROP_POS (rigorous propagation including the radial velocity, as at \
-                      the ESA Gaia archive), and how far they moved in degrees.",
+        description: "The nearest stars with their positions moved from the Gaia DR3 epoch to \
+                      J2000 by EPOCH_PROP_POS (rigorous propagation including the radial \
+                      velocity, as at the ESA Gaia archive), as a POINT.",
         tables: &["gaiadr3.gaia_source"],
-        query: "SELECT TOP 20 source_id, parallax,\n\
-                DISTANCE(POINT('ICRS', ra, dec),\n\
-                EPOCH_PROP_POS(ra, dec, parallax, pmra, pmdec, radial_velocity, ref_epoch, 2000.0)) AS moved\n\
+        query: "SELECT TOP 20 source_id, parallax, ra, dec,\n\
+                EPOCH_PROP_POS(ra, dec, parallax, pmra, pmdec, radial_velocity, ref_epoch, 2000.0) \
+                AS pos_j2000\n\
                 FROM gaiadr3.gaia_source\n\
-                WHERE parallax > 100\nORDER BY moved DESC",
+                WHERE parallax > 100\nORDER BY parallax DESC",
     },
     Example {
         id: "nearby-good-astrometry",

@@ -8,7 +8,7 @@
 //! writers and TAP_SCHEMA declare them as DALI xtypes without special cases.
 //!
 //! The spherical math (unit vectors, great-circle edges, polygon validation, containment) lives
-//! once, in [`sphere`]; the functions here decode Arrow values into its shapes.
+//! once, in the `sphere` module; the functions here decode Arrow values into its shapes.
 
 pub mod area;
 #[path = "box.rs"]
