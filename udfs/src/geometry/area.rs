@@ -82,3 +82,29 @@ impl ScalarUDFImpl for AreaFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::invoke;
+    use super::super::testing::{circle, f64s, points, polygons};
+    use super::*;
+
+    #[test]
+    fn areas() {
+        let g = polygons(&[
+            Some(vec![0.0, 0.0, 90.0, 0.0, 0.0, 90.0]),
+            None,
+            Some(vec![359.0, 0.0, 1.0, 0.0, 1.0, 1.0, 359.0, 1.0]),
+        ]);
+        let a = f64s(&invoke(&AreaFunc::new(), vec![g], 3).unwrap());
+        assert!((a[0].unwrap() - 4.0 * std::f64::consts::PI / 8.0 * SQ_DEG_PER_SR).abs() < 1e-9);
+        assert_eq!(a[1], None);
+        assert!((a[2].unwrap() - 2.0).abs() < 1e-3, "{a:?}");
+        // A 1 arcsec circle is pi square arcsec, to full precision.
+        let c = f64s(&invoke(&AreaFunc::new(), vec![circle(10.0, 89.0, 1.0 / 3600.0)], 1).unwrap());
+        assert!((c[0].unwrap() * 3600.0 * 3600.0 / std::f64::consts::PI - 1.0).abs() < 1e-9);
+        let p =
+            f64s(&invoke(&AreaFunc::new(), vec![points(&[Some((1.0, 2.0)), None])], 2).unwrap());
+        assert_eq!(p, [Some(0.0), None]);
+    }
+}

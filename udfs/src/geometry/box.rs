@@ -132,3 +132,54 @@ impl ScalarUDFImpl for BoxFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::common::ScalarValue;
+
+    use super::super::invoke;
+    use super::*;
+
+    fn f(x: Option<f64>) -> ColumnarValue {
+        ColumnarValue::Scalar(ScalarValue::Float64(x))
+    }
+
+    #[test]
+    fn corners_nulls_and_errors() {
+        let b = invoke(
+            &BoxFunc::new(),
+            vec![f(Some(0.0)), f(Some(0.0)), f(Some(2.0)), f(Some(2.0))],
+            1,
+        )
+        .unwrap();
+        let v = b.as_list::<i32>().value(0);
+        let v = v.as_primitive::<Float64Type>().values().to_vec();
+        let lat = (1f64.to_radians().tan() / (1.0 + 1f64.to_radians().tan().powi(2)).sqrt())
+            .atan()
+            .to_degrees();
+        let want = [359.0, -lat, 1.0, -lat, 1.0, lat, 359.0, lat];
+        assert!(
+            v.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{v:?}"
+        );
+        let n = invoke(
+            &BoxFunc::new(),
+            vec![f(Some(0.0)), f(None), f(Some(2.0)), f(Some(2.0))],
+            1,
+        );
+        assert!(n.unwrap().is_null(0));
+        let e = invoke(
+            &BoxFunc::new(),
+            vec![f(Some(0.0)), f(Some(90.0)), f(Some(2.0)), f(Some(2.0))],
+            1,
+        );
+        assert!(e.unwrap_err().to_string().contains("pole"));
+        let e = invoke(
+            &BoxFunc::new(),
+            vec![f(Some(0.0)), f(Some(0.0)), f(Some(-2.0)), f(Some(2.0))],
+            1,
+        );
+        assert!(e.unwrap_err().to_string().contains("width -2"));
+    }
+}

@@ -98,3 +98,31 @@ impl ScalarUDFImpl for CentroidFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::components;
+    use super::super::invoke;
+    use super::super::testing::{circle, polygons};
+    use super::*;
+
+    #[test]
+    fn centroids_across_ra_zero_and_at_the_pole() {
+        let g = polygons(&[
+            Some(vec![359.0, -1.0, 1.0, -1.0, 1.0, 1.0, 359.0, 1.0]),
+            Some(vec![0.0, 80.0, 90.0, 80.0, 180.0, 80.0, 270.0, 80.0]),
+            None,
+        ]);
+        let out = invoke(&CentroidFunc::new(), vec![g], 3).unwrap();
+        let (v, nulls) = components(&out, 2, "point").unwrap();
+        assert!(
+            v[0].min(360.0 - v[0]) < 1e-12 && v[1].abs() < 1e-12,
+            "{v:?}"
+        );
+        assert!((v[3] - 90.0).abs() < 1e-12);
+        assert!(nulls.is_some_and(|n| n.is_null(2)));
+        let c = invoke(&CentroidFunc::new(), vec![circle(359.5, -30.0, 2.0)], 1).unwrap();
+        let (v, _) = components(&c, 2, "point").unwrap();
+        assert!((v[0] - 359.5).abs() < 1e-12 && (v[1] + 30.0).abs() < 1e-12);
+    }
+}

@@ -96,3 +96,65 @@ impl ScalarUDFImpl for ContainsFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::invoke;
+    use super::super::testing::{circle, ints, points, polygon};
+    use super::*;
+
+    #[test]
+    fn points_in_a_polygon_across_ra_zero_and_nulls() {
+        let p = points(&[
+            Some((0.0, 0.0)),
+            Some((359.5, 0.5)),
+            None,
+            Some((180.0, 0.0)),
+            Some((1.0 + 1e-9, 0.0)),
+        ]);
+        let g = polygon(&[359.0, -1.0, 1.0, -1.0, 1.0, 1.0, 359.0, 1.0]);
+        let out = invoke(&ContainsFunc::new(), vec![p, g], 5).unwrap();
+        assert_eq!(ints(&out), [Some(1), Some(1), None, Some(0), Some(0)]);
+    }
+
+    #[test]
+    fn points_in_circles_poles_antipodes_zero_radius() {
+        let p = points(&[Some((0.0, 89.99)), Some((180.0, 89.99)), Some((0.0, -90.0))]);
+        let out = invoke(&ContainsFunc::new(), vec![p, circle(90.0, 90.0, 0.02)], 3).unwrap();
+        assert_eq!(ints(&out), [Some(1), Some(1), Some(0)]);
+        let p = points(&[Some((10.0, 20.0)), Some((10.0, 20.0 + 1e-12))]);
+        let out = invoke(&ContainsFunc::new(), vec![p, circle(10.0, 20.0, 0.0)], 2).unwrap();
+        assert_eq!(ints(&out), [Some(1), Some(0)]);
+        let p = points(&[Some((180.0, 0.0))]);
+        let all = invoke(
+            &ContainsFunc::new(),
+            vec![p.clone(), circle(0.0, 0.0, 180.0)],
+            1,
+        );
+        assert_eq!(ints(&all.unwrap()), [Some(1)]);
+        let almost = invoke(&ContainsFunc::new(), vec![p, circle(0.0, 0.0, 179.9999)], 1);
+        assert_eq!(ints(&almost.unwrap()), [Some(0)]);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let p = points(&[Some((0.0, 0.0))]);
+        let e = invoke(
+            &ContainsFunc::new(),
+            vec![p.clone(), circle(0.0, 0.0, -1.0)],
+            1,
+        );
+        assert!(e.unwrap_err().to_string().contains("radius -1"));
+        let e = invoke(
+            &ContainsFunc::new(),
+            vec![p, polygon(&[0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0])],
+            1,
+        );
+        assert!(e.unwrap_err().to_string().contains("cross"));
+        assert!(
+            ContainsFunc::new()
+                .return_type(&[DataType::Float64, DataType::Float64])
+                .is_err()
+        );
+    }
+}

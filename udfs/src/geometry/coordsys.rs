@@ -75,3 +75,25 @@ impl ScalarUDFImpl for CoordsysFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+
+    use super::super::invoke;
+    use super::super::testing::points;
+    use super::*;
+
+    #[test]
+    fn icrs_or_null() {
+        let out = invoke(
+            &CoordsysFunc::new(),
+            vec![points(&[Some((1.0, 2.0)), None])],
+            2,
+        )
+        .unwrap();
+        let s: Vec<_> = out.as_string::<i32>().iter().collect();
+        assert_eq!(s, [Some("ICRS"), None]);
+        assert!(CoordsysFunc::new().return_type(&[DataType::Utf8]).is_err());
+    }
+}

@@ -89,3 +89,43 @@ impl ScalarUDFImpl for IntersectsFunc {
         Some(&DOC)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::invoke;
+    use super::super::testing::{circle, ints, points, polygon, polygons};
+    use super::*;
+
+    #[test]
+    fn polygon_column_against_a_circle() {
+        let g = polygons(&[
+            Some(vec![0.5, 0.5, 3.0, 0.5, 3.0, 3.0]),
+            Some(vec![10.0, 10.0, 11.0, 10.0, 11.0, 11.0]),
+            None,
+            // Around the pole, the circle centred on the pole.
+            Some(vec![0.0, 85.0, 120.0, 85.0, 240.0, 85.0]),
+        ]);
+        let out = invoke(
+            &IntersectsFunc::new(),
+            vec![circle(0.0, 0.0, 1.0), g.clone()],
+            4,
+        );
+        assert_eq!(ints(&out.unwrap()), [Some(1), Some(0), None, Some(0)]);
+        let out = invoke(&IntersectsFunc::new(), vec![g, circle(0.0, 90.0, 1.0)], 4);
+        assert_eq!(ints(&out.unwrap()), [Some(0), Some(0), None, Some(1)]);
+    }
+
+    #[test]
+    fn points_either_side() {
+        let p = points(&[Some((359.95, 0.0)), Some((0.2, 0.0))]);
+        let out = invoke(
+            &IntersectsFunc::new(),
+            vec![circle(0.05, 0.0, 0.11), p.clone()],
+            2,
+        );
+        assert_eq!(ints(&out.unwrap()), [Some(1), Some(0)]);
+        let sq = polygon(&[359.9, -0.1, 0.1, -0.1, 0.1, 0.1, 359.9, 0.1]);
+        let out = invoke(&IntersectsFunc::new(), vec![p, sq], 2);
+        assert_eq!(ints(&out.unwrap()), [Some(1), Some(0)]);
+    }
+}

@@ -333,3 +333,68 @@ pub(crate) fn check_built(function: &str, a: &ArrayRef, n: usize) -> Result<()> 
     }
     Ok(())
 }
+
+/// Calls a function the way DataFusion does, for unit tests.
+#[cfg(test)]
+pub(crate) fn invoke(
+    f: &dyn datafusion::logical_expr::ScalarUDFImpl,
+    args: Vec<ColumnarValue>,
+    rows: usize,
+) -> Result<ArrayRef> {
+    let arg_fields: Vec<FieldRef> = args
+        .iter()
+        .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+        .collect();
+    let types: Vec<DataType> = args.iter().map(ColumnarValue::data_type).collect();
+    let return_field = Arc::new(Field::new("r", f.return_type(&types)?, true));
+    f.invoke_with_args(ScalarFunctionArgs {
+        args,
+        arg_fields,
+        number_rows: rows,
+        return_field,
+        config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+    })?
+    .to_array(rows)
+}
+
+/// Test values: points, circles and polygons as columns or constants.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use datafusion::common::ScalarValue;
+
+    pub(crate) fn points(v: &[Option<(f64, f64)>]) -> ColumnarValue {
+        let lon: Float64Array = v.iter().map(|p| p.map(|p| p.0)).collect();
+        let lat: Float64Array = v.iter().map(|p| p.map(|p| p.1)).collect();
+        ColumnarValue::Array(build(&[&lon, &lat]).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    pub(crate) fn circle(lon: f64, lat: f64, r: f64) -> ColumnarValue {
+        let a = build(&[
+            &Float64Array::from(vec![lon]),
+            &Float64Array::from(vec![lat]),
+            &Float64Array::from(vec![r]),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&a, 0).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    pub(crate) fn polygon(flat: &[f64]) -> ColumnarValue {
+        let a = build_polygons(std::iter::once(Some(flat.to_vec())));
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&a, 0).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    pub(crate) fn polygons(v: &[Option<Vec<f64>>]) -> ColumnarValue {
+        ColumnarValue::Array(build_polygons(v.iter().cloned()))
+    }
+
+    pub(crate) fn ints(a: &ArrayRef) -> Vec<Option<i32>> {
+        a.as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+            .iter()
+            .collect()
+    }
+
+    pub(crate) fn f64s(a: &ArrayRef) -> Vec<Option<f64>> {
+        a.as_primitive::<Float64Type>().iter().collect()
+    }
+}
