@@ -583,6 +583,40 @@ mod tests {
     }
 
     #[test]
+    fn pole_vertex_and_near_hemisphere() {
+        // A triangle with a vertex on the pole: longitude there is irrelevant.
+        let t = poly(&[0.0, 80.0, 90.0, 80.0, 123.0, 90.0]);
+        assert!(t.contains(pt(45.0, 85.0)));
+        assert!(!t.contains(pt(200.0, 85.0)));
+        let t2 = poly(&[0.0, 80.0, 90.0, 80.0, 0.0, 90.0]);
+        assert!((t.area() - t2.area()).abs() < 1e-15);
+        // Almost a hemisphere: four vertices just north of the equator. The northern region is
+        // the smaller one, whatever the vertex order.
+        for flat in [
+            [0.0, 1.0, 90.0, 1.0, 180.0, 1.0, 270.0, 1.0],
+            [270.0, 1.0, 180.0, 1.0, 90.0, 1.0, 0.0, 1.0],
+        ] {
+            let h = poly(&flat);
+            assert!(h.area() < 2.0 * PI && h.area() > 1.9 * PI, "{}", h.area());
+            // Between vertices the edges bow north: at RA 45 they pass dec 1.414.
+            assert!(h.contains(pt(0.0, 90.0)) && h.contains(pt(45.0, 1.5)));
+            assert!(!h.contains(pt(45.0, 1.2)));
+            assert!(!h.contains(pt(0.0, -90.0)) && !h.contains(pt(0.0, 0.5)));
+        }
+    }
+
+    #[test]
+    fn concave_polygon_antipodes_are_outside() {
+        let p = poly(&[0.0, 0.0, 2.0, 0.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 0.0, 2.0]);
+        for (lon, lat) in [(0.5, 0.5), (1.5, 0.5), (0.5, 1.5)] {
+            assert!(p.contains(pt(lon, lat)));
+            assert!(!p.contains(pt(lon + 180.0, -lat)));
+        }
+        // On a vertex and on an edge: inside.
+        assert!(p.contains(pt(1.0, 1.0)) && p.contains(pt(0.0, 0.7)));
+    }
+
+    #[test]
     fn concave_polygon() {
         // An L shape: the notch (1.5, 1.5) is outside.
         let p = poly(&[0.0, 0.0, 2.0, 0.0, 2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 0.0, 2.0]);
