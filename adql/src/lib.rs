@@ -17,7 +17,8 @@
 //!
 //! Geometry functions (`POINT`, `CIRCLE`, `CONTAINS` ...) parse, with or without the leading
 //! coordinate-system string; until a geometry implementation is registered in the session,
-//! [`plan`] reports them as not yet supported.
+//! [`plan`] reports them as not yet supported. `REGION` is always rejected: its STC-S string
+//! argument is not parsed.
 //!
 //! Deliberate leniencies beyond ADQL 2.1: a `SELECT` without `FROM`, `TRUE`/`FALSE`
 //! literals, `DOUBLE` as a cast type, a trailing semicolon, `LOG(b, x)` with two arguments

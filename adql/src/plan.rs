@@ -80,6 +80,20 @@ fn check_geometry(state: &SessionState, statement: &Statement) -> Result<(), Adq
             if !GEOMETRY_FUNCTIONS.contains(&name.as_str()) {
                 return ControlFlow::Continue(());
             }
+            if name == "region" {
+                // ADQL 2.1 leaves the region-string syntax of REGION to each service; none is parsed here.
+                return ControlFlow::Break(AdqlError::new(
+                    ErrorKind::Unsupported {
+                        feature: "the adql geometry function 'region'".into(),
+                        help: Some(
+                            "STC-S region strings are not parsed here; write the region with \
+                             POINT, CIRCLE, BOX or POLYGON, e.g. CIRCLE('ICRS', 10, 20, 1)"
+                                .into(),
+                        ),
+                    },
+                    Span::from_sql(ident.span),
+                ));
+            }
             let implemented = match self.0.scalar_functions().get(&name) {
                 None => false,
                 Some(udf) => !udf

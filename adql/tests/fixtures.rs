@@ -2,7 +2,7 @@
 //!
 //! * `fixtures/valid/*.adql`: snapshot of the rewritten SQL and of DataFusion's logical plan
 //!   against a small Gaia-like catalogue (only the SQL when the first line is
-//!   `-- parse-only`, used for geometry, which is not implemented yet).
+//!   `-- parse-only`, used where planning is beside the point, e.g. REGION).
 //! * `fixtures/invalid/*.adql`: snapshot of the rendered error frame.
 //! * `semantics`: queries executed on a few rows to pin ADQL semantics.
 

@@ -15,6 +15,13 @@
 //! `LOG` (natural in ADQL, base 10 in DataFusion), `CEILING` and `MOD` are rewritten by the
 //! `parallax-adql` front end onto DataFusion's `ln`, `ceil` and `%`.
 //!
+//! [`geometry`] implements the ADQL 2.1 geometry functions (§4.2: POINT, CIRCLE, BOX, POLYGON,
+//! CONTAINS, INTERSECTS, AREA, CENTROID, COORD1, COORD2, COORDSYS) with DALI 1.1 xtypes, on one
+//! exact spherical kernel. The Gaia and IVOA functions are [`distance`], [`gaia_healpix_index`],
+//! [`ivo_healpix_index`], [`ivo_healpix_center`] (HEALPix, Górski et al. 2005, via cdshealpix),
+//! and [`epoch_prop`] / [`epoch_prop_pos`] (rigorous epoch propagation, ESA 1997, *The
+//! Hipparcos and Tycho Catalogues*, Vol. 1, §1.5.5).
+//!
 //! Every function is a [`ScalarUDFImpl`](datafusion::logical_expr::ScalarUDFImpl) with a
 //! pure, vectorised kernel over Arrow arrays and [`Documentation`]; [`all_functions`] is the
 //! single registration list.
@@ -23,9 +30,12 @@
 
 pub mod crossmatch;
 pub mod distance;
+pub mod epoch_prop;
+pub mod epoch_prop_pos;
 pub mod gaia_healpix_index;
 pub mod geometry;
 pub mod in_unit;
+pub mod ivo_healpix_center;
 pub mod ivo_healpix_index;
 pub mod rand;
 pub mod sign;
@@ -91,6 +101,15 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(0)),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(1)),
         ScalarUDF::new_from_impl(crossmatch::HealpixConeCellsFunc::new()),
+        ScalarUDF::new_from_impl(geometry::polygon::PolygonFunc::new()),
+        ScalarUDF::new_from_impl(geometry::boxes::BoxFunc::new()),
+        ScalarUDF::new_from_impl(geometry::intersects::IntersectsFunc::new()),
+        ScalarUDF::new_from_impl(geometry::area::AreaFunc::new()),
+        ScalarUDF::new_from_impl(geometry::centroid::CentroidFunc::new()),
+        ScalarUDF::new_from_impl(geometry::coordsys::CoordsysFunc::new()),
+        ScalarUDF::new_from_impl(ivo_healpix_center::IvoHealpixCenterFunc::new()),
+        ScalarUDF::new_from_impl(epoch_prop::EpochPropFunc::new()),
+        ScalarUDF::new_from_impl(epoch_prop_pos::EpochPropPosFunc::new()),
     ]
 }
 

@@ -67,6 +67,32 @@ pub const EXAMPLES: &[Example] = &[
                 ORDER BY sep_arcsec",
     },
     Example {
+        id: "polygon-search",
+        name: "Sources in a polygon",
+        description: "Sources inside a spherical polygon near the Galactic centre (ADQL 2.1 \
+                      POLYGON; vertices in degrees, joined by great circles), with the area of \
+                      the polygon in square degrees.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 100 source_id, ra, dec,\n\
+                AREA(POLYGON('ICRS', 265.0, -30.0, 268.0, -30.0, 268.0, -28.0, 265.0, -28.0)) AS sq_deg\n\
+                FROM gaiadr3.gaia_source\n\
+                WHERE 1 = CONTAINS(POINT('ICRS', ra, dec),\n\
+                POLYGON('ICRS', 265.0, -30.0, 268.0, -30.0, 268.0, -28.0, 265.0, -28.0))",
+    },
+    Example {
+        id: "epoch-propagation",
+        name: "Positions at J2000",
+        description: "The nearest stars with their positions moved from the Gaia DR3 epoch to \
+                      J2000 by EPOCH_PROP_POS (rigorous propagation including the radial \
+                      velocity, as at the ESA Gaia archive), as a POINT.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT TOP 20 source_id, parallax, ra, dec,\n\
+                EPOCH_PROP_POS(ra, dec, parallax, pmra, pmdec, radial_velocity, ref_epoch, 2000.0) \
+                AS pos_j2000\n\
+                FROM gaiadr3.gaia_source\n\
+                WHERE parallax > 100\nORDER BY parallax DESC",
+    },
+    Example {
         id: "nearby-good-astrometry",
         name: "Nearby stars with good astrometry",
         description: "Precise parallaxes (parallax_over_error > 10) and a well-behaved \

@@ -26,7 +26,18 @@ const FEATURES: &[(&str, &[&str])] = &[
     (
         "features-adqlgeo",
         &[
-            "POINT", "CIRCLE", "CONTAINS", "COORD1", "COORD2", "DISTANCE",
+            "POINT",
+            "CIRCLE",
+            "BOX",
+            "POLYGON",
+            "CONTAINS",
+            "INTERSECTS",
+            "AREA",
+            "CENTROID",
+            "COORD1",
+            "COORD2",
+            "COORDSYS",
+            "DISTANCE",
         ],
     ),
 ];
@@ -42,6 +53,35 @@ const UDFS: &[(&str, &str)] = &[
         "ivo_healpix_index(hpxorder INTEGER, lon DOUBLE PRECISION, lat DOUBLE PRECISION) -> BIGINT",
         "The NESTED HEALPix index at order hpxOrder (0-29) of the cell containing (ra, dec) in \
          degrees. The form ivo_healpix_index(hpxOrder INTEGER, p POINT) is also available.",
+    ),
+    (
+        "ivo_healpix_center(hpxorder INTEGER, hpxindex BIGINT) -> POINT",
+        "The centre of the NESTED HEALPix cell hpxIndex at order hpxOrder (0-29), in degrees; \
+         NULL for an invalid order or index.",
+    ),
+    // ADQLlib (taplint) reads forms with a regular expression: parameter names without
+    // underscores, and no array types, so double[6] is written as a custom type name.
+    (
+        "epoch_prop(ra DOUBLE PRECISION, dec DOUBLE PRECISION, plx DOUBLE PRECISION, \
+         pmra DOUBLE PRECISION, pmdec DOUBLE PRECISION, rv DOUBLE PRECISION, \
+         refepoch DOUBLE PRECISION, targetepoch DOUBLE PRECISION) -> DOUBLE PRECISION ARRAY",
+        "Propagates the six astrometric parameters (ra, dec in deg; parallax in mas; pmra, \
+         pmdec in mas/yr; radial velocity in km/s) from refepoch to targetepoch (Julian \
+         years) with the rigorous method of the Hipparcos catalogue (ESA 1997, vol. 1, \
+         1.5.5), as at the ESA Gaia archive; returns double[6] in the same order and units. \
+         NULL parallax, proper motion or radial velocity count as 0.",
+    ),
+    (
+        "epoch_prop_pos(ra DOUBLE PRECISION, dec DOUBLE PRECISION, plx DOUBLE PRECISION, \
+         pmra DOUBLE PRECISION, pmdec DOUBLE PRECISION, rv DOUBLE PRECISION, \
+         refepoch DOUBLE PRECISION, targetepoch DOUBLE PRECISION) -> POINT",
+        "The position of epoch_prop at targetepoch as a POINT, as at the ESA Gaia archive.",
+    ),
+    (
+        "ivo_epoch_prop_pos(ra DOUBLE PRECISION, dec DOUBLE PRECISION, plx DOUBLE PRECISION, \
+         pmra DOUBLE PRECISION, pmdec DOUBLE PRECISION, rv DOUBLE PRECISION, \
+         refepoch DOUBLE PRECISION, targetepoch DOUBLE PRECISION) -> POINT",
+        "The same as epoch_prop_pos (IVOA UDF catalogue name).",
     ),
 ];
 

@@ -484,6 +484,37 @@ async fn geometry_values_are_dali_xtypes() {
     assert_eq!(row[1].as_deref(), Some("10.0 20.0 0.5"));
 }
 
+/// Polygons (and boxes) are DALI `polygon` values: `double[]` with arraysize `*` in VOTable, and
+/// space-separated numbers in VOTable cells and in CSV (DALI §3.3.7).
+#[tokio::test]
+async fn polygons_are_dali_polygons() {
+    let q = "SELECT TOP 1 POLYGON('ICRS', 359, -1, 1, -1, 0, 1) AS poly, BOX(0, 0, 2, 2) AS b, \
+             CENTROID(POLYGON(359, -1, 1, -1, 0, 1)) AS c FROM gaiadr3.gaia_source";
+    let v = votable::parse(&query_votable(q).await);
+    let poly = &v.fields[0];
+    assert_eq!(poly["datatype"], "double");
+    assert_eq!(poly["arraysize"], "*");
+    assert_eq!(poly["xtype"], "polygon");
+    assert_eq!(poly.get("unit").map(String::as_str), Some("deg"));
+    assert_eq!(v.fields[1]["xtype"], "polygon");
+    assert_eq!(v.fields[2]["xtype"], "point");
+    assert_eq!(v.rows[0][0].as_deref(), Some("359.0 -1.0 1.0 -1.0 0.0 1.0"));
+    assert_eq!(
+        v.rows[0][1].as_ref().map(|s| s.split_whitespace().count()),
+        Some(8)
+    );
+    let (status, _, csv) = sync(&[
+        ("REQUEST", "doQuery"),
+        ("LANG", "ADQL"),
+        ("FORMAT", "csv"),
+        ("QUERY", q),
+    ])
+    .await;
+    assert_eq!(status, 200, "{csv}");
+    let row = csv.lines().nth(1).unwrap_or_default();
+    assert!(row.starts_with("359.0 -1.0 1.0 -1.0 0.0 1.0,"), "{row}");
+}
+
 #[tokio::test]
 async fn catalogue_metadata_reaches_result_fields() {
     let v = votable::parse(

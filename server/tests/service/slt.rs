@@ -114,3 +114,25 @@ async fn sqllogictests() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Every registered function (and alias) is called by at least one `.slt` file, the executable
+/// spec of its semantics.
+#[test]
+fn every_function_is_exercised_by_an_slt_file() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    let text: String = std::fs::read_dir(&dir)
+        .expect("tests/slt")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .map(|p| std::fs::read_to_string(p).expect("slt file").to_lowercase())
+        .collect();
+    let mut missing = Vec::new();
+    for f in parallax_udfs::all_functions() {
+        for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+            if !text.contains(&format!("{name}(")) {
+                missing.push(name.to_owned());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in any .slt file: {missing:?}");
+}

@@ -12,13 +12,14 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 
-use super::{build, circle_type, geometry_field, point_type, split_point};
+use super::{build, check_built, circle_type, geometry_field, point_type, split_point};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION_OTHER,
         "A circle on the sky (ADQL 2.1 CIRCLE): DALI circle, double[3] (ra, dec, radius) in \
-         degrees. The centre may be given as a POINT. NULL when any part is NULL.",
+         degrees. The centre may be given as a POINT. NULL when any part is NULL; an error for a \
+         radius outside [0, 180] or a latitude outside [-90, 90].",
         "circle(ra, dec, radius)",
     )
     .with_argument("ra", "Centre longitude, degrees (or a POINT, then no dec).")
@@ -88,6 +89,7 @@ impl ScalarUDFImpl for CircleFunc {
             }
             _ => return exec_err!("circle takes (ra, dec, radius) or (point, radius)"),
         };
+        check_built(self.name(), &out, 3)?;
         Ok(ColumnarValue::Array(out))
     }
 

@@ -12,13 +12,14 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::{build, geometry_field, point_type};
+use super::{build, check_built, geometry_field, point_type};
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION_OTHER,
         "A position on the sky (ADQL 2.1 POINT): DALI point, double[2] (ra, dec) in degrees. \
-         NULL when either coordinate is NULL.",
+         NULL when either coordinate is NULL; an error for a latitude outside [-90, 90] or a \
+         non-finite coordinate.",
         "point(ra, dec)",
     )
     .with_argument("ra", "Longitude (right ascension), degrees.")
@@ -74,6 +75,7 @@ impl ScalarUDFImpl for PointFunc {
             ra.as_primitive::<Float64Type>(),
             dec.as_primitive::<Float64Type>(),
         ])?;
+        check_built(self.name(), &out, 2)?;
         Ok(ColumnarValue::Array(out))
     }
 
