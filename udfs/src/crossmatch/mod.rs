@@ -11,8 +11,8 @@
 //! * one side gets the NESTED index of its position at an order `k` chosen from `r`
 //!   ([`crossmatch_order`]);
 //! * the other side gets the list of order-`k` cells that may overlap the cone of radius `r`
-//!   around its position ([`healpix_cone_cells`], a superset from `cdshealpix`'s
-//!   `cone_coverage_approx`), unnested to one row per cell;
+//!   around its position ([`cone_cells`]: its own cell and the neighbours it is close to,
+//!   a superset), unnested to one row per cell;
 //! * the two meet in a hash join on the cell, and the exact great-circle test is kept as the
 //!   join filter.
 //!
@@ -40,21 +40,23 @@ pub fn cell_size_deg(order: u8) -> f64 {
     (std::f64::consts::PI / 3.0).sqrt().to_degrees() / f64::from(1u32 << order.min(29))
 }
 
-/// The HEALPix order used to crossmatch within `radius_deg`: the deepest order whose cells
-/// are still at least [`CELL_TO_RADIUS`] times the radius, so that a cone's cover holds about
-/// four cells while a cell holds few non-matching neighbours.
+/// The HEALPix order used to crossmatch within `radius_deg`: the deepest order at which the
+/// cone's margin ([`cone_cells`]) is at most [`MAX_MARGIN`] of a cell, so that a cover holds
+/// about (1 + 2 margin)^2, under three, cells and is computed from two hashes, while cells
+/// stay small enough to hold few non-matching neighbours.
 pub fn crossmatch_order(radius_deg: f64) -> u8 {
     if !radius_deg.is_finite() || radius_deg <= 0.0 {
         return cdshealpix::DEPTH_MAX;
     }
+    let r = padded_radius_deg(radius_deg).to_radians();
     (0..=cdshealpix::DEPTH_MAX)
         .rev()
-        .find(|&d| cell_size_deg(d) >= CELL_TO_RADIUS * radius_deg)
+        .find(|&d| cone_cells::margin(d, r) <= MAX_MARGIN)
         .unwrap_or(0)
 }
 
-/// Minimum ratio of cell size to crossmatch radius (see [`crossmatch_order`]).
-pub const CELL_TO_RADIUS: f64 = 2.0;
+/// Largest cone margin, in cell sides, that [`crossmatch_order`] accepts.
+pub const MAX_MARGIN: f64 = 0.5;
 
 /// A radius widened by a relative 1e-9 and 1e-12 degrees, so that rounding in the cover never
 /// loses a pair that the exact test keeps.
@@ -68,9 +70,9 @@ mod tests {
 
     #[test]
     fn order_follows_radius() {
-        assert_eq!(crossmatch_order(5.0 / 3600.0), 14);
-        assert_eq!(crossmatch_order(60.0 / 3600.0), 10);
-        assert_eq!(crossmatch_order(10.0), 1);
+        assert_eq!(crossmatch_order(5.0 / 3600.0), 13);
+        assert_eq!(crossmatch_order(60.0 / 3600.0), 9);
+        assert_eq!(crossmatch_order(1.0), 3);
         assert_eq!(crossmatch_order(100.0), 0);
         assert_eq!(crossmatch_order(0.0), 29);
         assert_eq!(crossmatch_order(f64::NAN), 29);
