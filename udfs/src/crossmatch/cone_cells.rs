@@ -97,7 +97,8 @@ pub fn cone_cells(
     if order > cdshealpix::DEPTH_MAX
         || !ra_deg.is_finite()
         || !(-90.0..=90.0).contains(&dec_deg)
-        || !(radius_deg >= 0.0)
+        || radius_deg.is_nan()
+        || radius_deg < 0.0
     {
         return false;
     }

@@ -1,5 +1,6 @@
-//! Cone-search pruning: a constant cone on a table ordered by a HEALPix-bearing key becomes a
-//! range predicate on that key, which prunes Parquet row groups and pages by statistics.
+//! Cone-search pruning: a constant cone (or a polygon or box, through a cone around it) on a
+//! table ordered by a HEALPix-bearing key becomes a range predicate on that key, which prunes
+//! Parquet row groups and pages by statistics.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use datafusion::logical_expr::utils::{conjunction, disjunction, split_conjunctio
 use datafusion::logical_expr::{Expr, Filter, LogicalPlan, lit};
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
 
-use super::matcher::{Separation, literal_f64, match_separation};
+use super::matcher::{Separation, literal_f64, match_contains_region, match_separation};
 use super::padded_radius_deg;
 
 /// Field-metadata key marking a HEALPix-bearing column (see [`HealpixKey`]).
@@ -51,7 +52,11 @@ impl HealpixKey {
         radius_deg: f64,
         max_ranges: usize,
     ) -> Option<Vec<(i64, i64)>> {
-        if !ra_deg.is_finite() || !(-90.0..=90.0).contains(&dec_deg) || !(radius_deg >= 0.0) {
+        if !ra_deg.is_finite()
+            || !(-90.0..=90.0).contains(&dec_deg)
+            || radius_deg.is_nan()
+            || radius_deg < 0.0
+        {
             return None;
         }
         let radius = padded_radius_deg(radius_deg).min(180.0).to_radians();
@@ -170,10 +175,10 @@ impl OptimizerRule for ConeSearchRule {
         let conjuncts = split_conjunction(&filter.predicate);
         let mut added = Vec::new();
         for c in &conjuncts {
-            let Some(sep) = match_separation(c) else {
-                continue;
-            };
-            let Some((position, ra, dec, radius)) = cone(&sep) else {
+            let found = match_separation(c)
+                .and_then(|sep| cone(&sep))
+                .or_else(|| match_contains_region(c).map(|(p, (ra, dec, r))| (p, ra, dec, r)));
+            let Some((position, ra, dec, radius)) = found else {
                 continue;
             };
             let Some((key, scheme)) = key_for(&position, filter.input.schema()) else {

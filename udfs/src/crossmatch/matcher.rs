@@ -11,6 +11,7 @@ use crate::distance::DistanceFunc;
 use crate::geometry::circle::CircleFunc;
 use crate::geometry::contains::ContainsFunc;
 use crate::geometry::point::PointFunc;
+use crate::geometry::sphere;
 
 /// `distance((a_lon, a_lat), (b_lon, b_lat)) <= radius` (or `<` when not inclusive), in
 /// degrees, as found in a predicate.
@@ -159,4 +160,67 @@ pub(crate) fn match_separation(e: &Expr) -> Option<Separation> {
         }
         _ => None,
     }
+}
+
+/// A cone: centre ra, dec and radius, degrees.
+pub(crate) type Cone = (f64, f64, f64);
+
+/// A cone (centre ra, dec and radius, degrees) containing a constant region: a circle, or a
+/// polygon or box (folded to a `double[]` literal) whose vertices lie within 90 degrees of
+/// their mean direction; such a cap is convex, so it holds the edges and the inside too.
+fn bounding_cone(e: &Expr) -> Option<Cone> {
+    if let Some((ra, dec, r)) = circle_args(e) {
+        return Some((literal_f64(&ra)?, literal_f64(&dec)?, literal_f64(&r)?));
+    }
+    let Expr::Literal(ScalarValue::List(list), _) = strip(e) else {
+        return None;
+    };
+    if list.len() != 1 || list.is_null(0) {
+        return None;
+    }
+    let values = list.value(0);
+    let values = values.as_primitive_opt::<Float64Type>()?;
+    if values.null_count() > 0 {
+        return None;
+    }
+    let polygon = sphere::Polygon::new(values.values()).ok()?;
+    let sum = polygon.vertices().iter().fold([0.0; 3], |acc, v| {
+        [acc[0] + v[0], acc[1] + v[1], acc[2] + v[2]]
+    });
+    let centre = sphere::normalize(sum)?;
+    let radius = polygon
+        .vertices()
+        .iter()
+        .map(|v| sphere::angle(centre, *v))
+        .fold(0.0, f64::max)
+        .to_degrees();
+    if radius >= 90.0 {
+        return None;
+    }
+    let (ra, dec) = sphere::lonlat(centre);
+    Some((ra, dec, radius))
+}
+
+/// `CONTAINS(POINT(lon, lat), region) = 1` with a constant region: the point's components
+/// and a cone containing the region.
+pub(crate) fn match_contains_region(e: &Expr) -> Option<((Expr, Expr), Cone)> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = strip(e)
+    else {
+        return None;
+    };
+    let call = if is_one(right) {
+        left
+    } else if is_one(left) {
+        right
+    } else {
+        return None;
+    };
+    let [p, region] = call_of::<ContainsFunc>(call)? else {
+        return None;
+    };
+    Some((point_args(p)?, bounding_cone(region)?))
 }
