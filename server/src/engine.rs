@@ -10,10 +10,18 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::{Column, DataFusionError};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
 use parallax_formats::ColumnMeta;
+
+use crate::upload::UploadTable;
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +133,63 @@ impl Engine {
 
     /// Parses and plans an ADQL query; the plan's output columns get TAP-compliant names.
     pub async fn plan(&self, adql: &str) -> Result<LogicalPlan, QueryError> {
-        let state = self.ctx.state();
+        plan_in(&self.ctx, adql).await
+    }
+
+    /// Plans and starts an ADQL query, returning at most `limit` rows when given.
+    pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
+        execute_in(&self.ctx, adql, limit).await
+    }
+
+    /// As [`Engine::execute`], with upload tables visible as `TAP_UPLOAD.name` to this query
+    /// only: the query runs in a session whose catalogue holds the service's schemas plus a
+    /// private `tap_upload` schema (the shared session is not touched).
+    pub async fn execute_with_uploads(
+        &self,
+        adql: &str,
+        limit: Option<u64>,
+        uploads: Vec<UploadTable>,
+    ) -> Result<QueryResult, QueryError> {
+        if uploads.is_empty() {
+            return self.execute(adql, limit).await;
+        }
+        let ctx = self.session_with(uploads)?;
+        execute_in(&ctx, adql, limit).await
+    }
+
+    fn session_with(&self, uploads: Vec<UploadTable>) -> Result<SessionContext, QueryError> {
+        let internal = |e: DataFusionError| QueryError::Internal(e.to_string());
+        let base = self
+            .ctx
+            .catalog("datafusion")
+            .ok_or_else(|| QueryError::Internal("the default catalogue is missing".into()))?;
+        let catalog = MemoryCatalogProvider::new();
+        for name in base.schema_names() {
+            if let Some(schema) = base.schema(&name) {
+                catalog.register_schema(&name, schema).map_err(internal)?;
+            }
+        }
+        let upload_schema = MemorySchemaProvider::new();
+        for t in uploads {
+            let table = MemTable::try_new(t.schema, vec![t.batches]).map_err(internal)?;
+            upload_schema
+                .register_table(t.name, Arc::new(table))
+                .map_err(internal)?;
+        }
+        catalog
+            .register_schema("tap_upload", Arc::new(upload_schema))
+            .map_err(internal)?;
+        let list = MemoryCatalogProviderList::new();
+        list.register_catalog("datafusion".into(), Arc::new(catalog));
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(Arc::new(list))
+            .build();
+        Ok(SessionContext::new_with_state(state))
+    }
+}
+
+async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryError> {
+        let state = ctx.state();
         let plan = parallax_adql::plan(&state, adql)
             .await
             .map_err(|error| QueryError::Adql {
@@ -139,11 +203,14 @@ impl Engine {
             .verify_plan(&plan)
             .map_err(|e| QueryError::Execution(clean(&e)))?;
         tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
-    }
+}
 
-    /// Plans and starts an ADQL query, returning at most `limit` rows when given.
-    pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
-        let mut plan = self.plan(adql).await?;
+async fn execute_in(
+    ctx: &SessionContext,
+    adql: &str,
+    limit: Option<u64>,
+) -> Result<QueryResult, QueryError> {
+        let mut plan = plan_in(ctx, adql).await?;
         if let Some(n) = limit {
             let n = usize::try_from(n).unwrap_or(usize::MAX);
             plan = LogicalPlanBuilder::from(plan)
@@ -151,8 +218,7 @@ impl Engine {
                 .and_then(LogicalPlanBuilder::build)
                 .map_err(|e| QueryError::Internal(e.to_string()))?;
         }
-        let df = self
-            .ctx
+        let df = ctx
             .execute_logical_plan(plan)
             .await
             .map_err(QueryError::from_datafusion)?;
@@ -171,7 +237,6 @@ impl Engine {
             columns,
             stream,
         })
-    }
 }
 
 /// Gives every output column a unique name that is a valid ADQL identifier (TAP 1.1 §3.2):

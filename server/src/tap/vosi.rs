@@ -105,12 +105,37 @@ pub(crate) async fn capabilities(
         }
         x.push_str("</outputFormat>\n");
     }
+    // TAPRegExt §2.6-2.7, in the schema's element order.
+    if state.uploads.enabled {
+        x.push_str("<uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-inline\"/>\n");
+        if state.uploads.allow_urls {
+            x.push_str(
+                "<uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-http\"/>\n\
+                 <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-https\"/>\n",
+            );
+        }
+    }
+    let jobs = state.jobs.settings();
     let _ = write!(
         x,
-        "<outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\
-         </capability>\n",
-        state.limits.maxrec_default, state.limits.maxrec_hard
+        "<retentionPeriod><default>{}</default><hard>{}</hard></retentionPeriod>\n\
+         <executionDuration><default>{}</default><hard>{}</hard></executionDuration>\n\
+         <outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n",
+        jobs.retention_default,
+        jobs.retention_max,
+        jobs.execution_duration_default,
+        jobs.execution_duration_max,
+        state.limits.maxrec_default,
+        state.limits.maxrec_hard
     );
+    if state.uploads.enabled {
+        let _ = writeln!(
+            x,
+            "<uploadLimit><hard unit=\"byte\">{}</hard></uploadLimit>",
+            state.uploads.max_bytes
+        );
+    }
+    x.push_str("</capability>\n");
     for (id, path) in [
         ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
         ("ivo://ivoa.net/std/VOSI#availability", "availability"),
