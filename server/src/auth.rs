@@ -151,9 +151,7 @@ impl AuthSettings {
                 let user = self.users.iter().find(|u| u.name == name);
                 let ok = user
                     .and_then(|u| u.password.as_ref())
-                    .is_some_and(|(iter, salt, hash)| {
-                        ct_eq(&derive(password, salt, *iter), hash)
-                    });
+                    .is_some_and(|(iter, salt, hash)| ct_eq(&derive(password, salt, *iter), hash));
                 if ok {
                     Ok(Some(name.to_string()))
                 } else {

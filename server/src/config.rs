@@ -412,7 +412,10 @@ fn jobs_settings(j: &JobsSection, data_dir: &Path, name: &str) -> Result<JobSett
         max_result_bytes_per_owner: j.max_result_bytes_per_owner.unwrap_or(0),
     };
     if s.concurrency == 0 {
-        return Err(ConfigError::new(name, "jobs.concurrency must be at least 1"));
+        return Err(ConfigError::new(
+            name,
+            "jobs.concurrency must be at least 1",
+        ));
     }
     if s.execution_duration_default == 0 || s.execution_duration_default > s.execution_duration_max
     {

@@ -7,15 +7,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::{Column, DataFusionError};
-use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
 };
+use datafusion::common::{Column, DataFusionError};
 use datafusion::datasource::MemTable;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
@@ -112,7 +112,12 @@ impl Engine {
             .with_create_default_catalog_and_schema(true);
         config.options_mut().sql_parser.collect_spans = true;
         config.options_mut().execution.parquet.pushdown_filters = true;
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         parallax_udfs::register_all(&ctx);
         catalog.register(&ctx)?;
         Ok(Self {
@@ -189,20 +194,20 @@ impl Engine {
 }
 
 async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryError> {
-        let state = ctx.state();
-        let plan = parallax_adql::plan(&state, adql)
-            .await
-            .map_err(|error| QueryError::Adql {
-                rendered: error.render(adql),
-                error,
-            })?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| QueryError::Execution(clean(&e)))?;
-        tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
+    let state = ctx.state();
+    let plan = parallax_adql::plan(&state, adql)
+        .await
+        .map_err(|error| QueryError::Adql {
+            rendered: error.render(adql),
+            error,
+        })?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| QueryError::Execution(clean(&e)))?;
+    tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
 }
 
 async fn execute_in(
@@ -210,33 +215,33 @@ async fn execute_in(
     adql: &str,
     limit: Option<u64>,
 ) -> Result<QueryResult, QueryError> {
-        let mut plan = plan_in(ctx, adql).await?;
-        if let Some(n) = limit {
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            plan = LogicalPlanBuilder::from(plan)
-                .limit(0, Some(n))
-                .and_then(LogicalPlanBuilder::build)
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
-        }
-        let df = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(QueryError::from_datafusion)?;
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(QueryError::from_datafusion)?;
-        let schema = stream.schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| ColumnMeta::from_field(f))
-            .collect();
-        Ok(QueryResult {
-            schema,
-            columns,
-            stream,
-        })
+    let mut plan = plan_in(ctx, adql).await?;
+    if let Some(n) = limit {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        plan = LogicalPlanBuilder::from(plan)
+            .limit(0, Some(n))
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+    }
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(QueryError::from_datafusion)?;
+    let stream = df
+        .execute_stream()
+        .await
+        .map_err(QueryError::from_datafusion)?;
+    let schema = stream.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnMeta::from_field(f))
+        .collect();
+    Ok(QueryResult {
+        schema,
+        columns,
+        stream,
+    })
 }
 
 /// Gives every output column a unique name that is a valid ADQL identifier (TAP 1.1 §3.2):

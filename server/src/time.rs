@@ -134,7 +134,10 @@ mod tests {
             super::parse_iso8601("2026-11-26T00:24:05+01:00"),
             Some(1_795_649_045)
         );
-        assert_eq!(super::parse_iso8601("2026-11-25T23:24:05"), Some(1_795_649_045));
+        assert_eq!(
+            super::parse_iso8601("2026-11-25T23:24:05"),
+            Some(1_795_649_045)
+        );
         assert_eq!(super::parse_iso8601("tomorrow"), None);
         assert_eq!(super::parse_iso8601("2026-13-01"), None);
     }

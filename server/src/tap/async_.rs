@@ -102,9 +102,11 @@ fn list_inner(state: &AppState, headers: &HeaderMap, query: Option<&str>, mount:
     let p = Params::from_query(query)?;
     let mut filter = ListFilter::default();
     for ph in p.all("phase") {
-        filter.phases.push(Phase::parse(ph).ok_or_else(|| {
-            ServiceError::BadRequest(format!("PHASE={ph} is not a UWS phase"))
-        })?);
+        filter.phases.push(
+            Phase::parse(ph).ok_or_else(|| {
+                ServiceError::BadRequest(format!("PHASE={ph} is not a UWS phase"))
+            })?,
+        );
     }
     if let Some(a) = p.get("after")? {
         filter.after = Some(parse_iso8601(a).ok_or_else(|| {
@@ -242,8 +244,8 @@ pub(crate) async fn job_post(
                 None => {}
             }
             let phase: Vec<String> = params.all("phase").into_iter().map(String::from).collect();
-            let has_other = params.pairs().iter().any(|(k, _)| k != "phase")
-                || !params.files.is_empty();
+            let has_other =
+                params.pairs().iter().any(|(k, _)| k != "phase") || !params.files.is_empty();
             if has_other {
                 state
                     .jobs
@@ -302,7 +304,19 @@ pub(crate) async fn child(
     body: Body,
     mount: &'static str,
 ) -> Response {
-    finish(child_inner(&state, method, &headers, &id, &what, query.as_deref(), body, mount).await)
+    finish(
+        child_inner(
+            &state,
+            method,
+            &headers,
+            &id,
+            &what,
+            query.as_deref(),
+            body,
+            mount,
+        )
+        .await,
+    )
 }
 
 #[allow(clippy::too_many_arguments)] // reason: one handler for the UWS child resources
@@ -377,17 +391,15 @@ async fn child_inner(
             }
         },
         "parameters" => {
-            let mut x = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:parameters {UWS_OPEN}>"
-            );
+            let mut x =
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:parameters {UWS_OPEN}>");
             write_parameters(&mut x, &job);
             x.push_str("</uws:parameters>\n");
             ([(header::CONTENT_TYPE, XML)], x).into_response()
         }
         "results" => {
-            let mut x = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_OPEN}>"
-            );
+            let mut x =
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<uws:results {UWS_OPEN}>");
             write_results(&mut x, &job, &ctx);
             x.push_str("</uws:results>\n");
             ([(header::CONTENT_TYPE, XML)], x).into_response()

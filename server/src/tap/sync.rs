@@ -139,7 +139,11 @@ async fn run(
 }
 
 /// Starts the query and answers with its streamed result.
-async fn start(state: &AppState, req: QueryRequest, params: Params) -> Result<Response, ServiceError> {
+async fn start(
+    state: &AppState,
+    req: QueryRequest,
+    params: Params,
+) -> Result<Response, ServiceError> {
     let specs: Vec<String> = params.all("upload").into_iter().map(String::from).collect();
     let tables = upload::load(&specs, PartSource::Memory(&params.files), &state.uploads).await?;
     tracing::info!(uploads = tables.len(), "query started");

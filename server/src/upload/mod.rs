@@ -77,7 +77,10 @@ pub enum UploadError {
 impl UploadError {
     /// True when a size limit was exceeded (HTTP 413).
     pub fn is_limit(&self) -> bool {
-        matches!(self, UploadError::TooLarge { .. } | UploadError::TooManyRows { .. })
+        matches!(
+            self,
+            UploadError::TooLarge { .. } | UploadError::TooManyRows { .. }
+        )
     }
 }
 
@@ -143,10 +146,9 @@ pub async fn load(
             }
             let max_rows = settings.max_rows;
             let n = name.to_string();
-            let (schema, batches) =
-                tokio::task::spawn_blocking(move || parse(&data, max_rows, &n))
-                    .await
-                    .map_err(|e| UploadError::BadParameter(format!("upload reader failed: {e}")))??;
+            let (schema, batches) = tokio::task::spawn_blocking(move || parse(&data, max_rows, &n))
+                .await
+                .map_err(|e| UploadError::BadParameter(format!("upload reader failed: {e}")))??;
             out.push(UploadTable {
                 name: key,
                 schema,
@@ -212,7 +214,11 @@ async fn fetch_url(key: &str, url: &str, s: &UploadSettings) -> Result<Bytes, Up
         .timeout(std::time::Duration::from_secs(s.url_timeout))
         .build()
         .map_err(|e| err(e.to_string()))?;
-    let mut resp = client.get(url).send().await.map_err(|e| err(e.to_string()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
     if !resp.status().is_success() {
         return Err(err(format!("HTTP {}", resp.status())));
     }
@@ -249,7 +255,11 @@ fn parse(
         .is_some_and(|b| *b == b'<')
         || data.starts_with(&[0xEF, 0xBB, 0xBF, b'<'])
     {
-        let start = if data.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
+        let start = if data.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            3
+        } else {
+            0
+        };
         let p = votable::read(&data[start..], max_rows, table)?;
         (p.batch.schema(), vec![p.batch])
     } else {
@@ -280,7 +290,9 @@ fn normalise(
             });
         }
         names.push(name.clone());
-        fields.push(Field::new(name, f.data_type().clone(), true).with_metadata(f.metadata().clone()));
+        fields.push(
+            Field::new(name, f.data_type().clone(), true).with_metadata(f.metadata().clone()),
+        );
     }
     let schema = Arc::new(Schema::new(fields));
     let batches = batches

@@ -141,9 +141,11 @@ impl Column {
             Values::Str(v) => v.push((!text.is_empty()).then(|| text.to_string())),
             _ if is_null => self.push_null(),
             Values::Bool(v) => v.push(parse_bool(t)),
-            Values::Int(v) => v.push(Some(
-                parse_int(t).ok_or_else(|| format!("'{t}' in column {name} is not an integer"))?,
-            )),
+            Values::Int(v) => {
+                v.push(Some(parse_int(t).ok_or_else(|| {
+                    format!("'{t}' in column {name} is not an integer")
+                })?))
+            }
             Values::Float(v) => {
                 let x: f64 = t
                     .parse()
@@ -153,14 +155,20 @@ impl Column {
             Values::IntList(v) => {
                 let xs = t
                     .split_whitespace()
-                    .map(|s| parse_int(s).ok_or_else(|| format!("'{s}' in column {name} is not an integer")))
+                    .map(|s| {
+                        parse_int(s)
+                            .ok_or_else(|| format!("'{s}' in column {name} is not an integer"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 v.push(Some(xs));
             }
             Values::FloatList(v) => {
                 let xs = t
                     .split_whitespace()
-                    .map(|s| s.parse::<f64>().map_err(|_| format!("'{s}' in column {name} is not a number")))
+                    .map(|s| {
+                        s.parse::<f64>()
+                            .map_err(|_| format!("'{s}' in column {name} is not a number"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 v.push(Some(xs));
             }
@@ -334,9 +342,8 @@ fn field_def(e: &BytesStart<'_>, index: usize) -> Result<FieldDef, String> {
         .or_else(|| attr(e, b"ID"))
         .unwrap_or_else(|| format!("col{}", index + 1));
     let dt = attr(e, b"datatype").ok_or_else(|| format!("FIELD {name} has no datatype"))?;
-    let prim = Prim::parse(&dt).ok_or_else(|| {
-        format!("FIELD {name}: datatype '{dt}' is not supported in uploads")
-    })?;
+    let prim = Prim::parse(&dt)
+        .ok_or_else(|| format!("FIELD {name}: datatype '{dt}' is not supported in uploads"))?;
     let shape = match attr(e, b"arraysize").as_deref().map(str::trim) {
         None | Some("") => Shape::Scalar,
         Some(a) if a.contains('x') => {
@@ -515,9 +522,7 @@ pub(crate) fn read(input: &[u8], max_rows: u64, table: &str) -> Result<Parsed, U
                                 .map_err(|e| bad(line(), format!("bad base64 STREAM: {e}")))?;
                             rows += read_binary(&bytes, ser, &mut columns, max_rows, table)
                                 .map_err(|e| match e {
-                                    UploadError::Malformed { message, .. } => {
-                                        bad(line(), message)
-                                    }
+                                    UploadError::Malformed { message, .. } => bad(line(), message),
                                     other => other,
                                 })?;
                         }
@@ -673,7 +678,11 @@ fn read_binary(
             };
             let size = d.prim.size();
             let raw = cur
-                .take(count.checked_mul(size).ok_or_else(|| mal("array too long".into()))?)
+                .take(
+                    count
+                        .checked_mul(size)
+                        .ok_or_else(|| mal("array too long".into()))?,
+                )
                 .map_err(mal)?;
             if flagged {
                 c.push_null();
@@ -713,11 +722,15 @@ fn read_binary(
                     v.push((!x.is_nan()).then_some(x));
                 }
                 Values::IntList(v) => {
-                    v.push(Some(raw.chunks_exact(size).map(|x| be_int(d.prim, x)).collect()));
+                    v.push(Some(
+                        raw.chunks_exact(size).map(|x| be_int(d.prim, x)).collect(),
+                    ));
                 }
                 Values::FloatList(v) => {
                     v.push(Some(
-                        raw.chunks_exact(size).map(|x| be_float(d.prim, x)).collect(),
+                        raw.chunks_exact(size)
+                            .map(|x| be_float(d.prim, x))
+                            .collect(),
                     ));
                 }
             }
@@ -796,7 +809,8 @@ mod tests {
             }
             _ => panic!("expected an error"),
         }
-        let broken = "<VOTABLE>\n<RESOURCE>\n<TABLE>\n<FIELD name=\"a\" datatype=\"int\">\n</TABLE>";
+        let broken =
+            "<VOTABLE>\n<RESOURCE>\n<TABLE>\n<FIELD name=\"a\" datatype=\"int\">\n</TABLE>";
         match read(broken.as_bytes(), 10, "t") {
             Err(UploadError::Malformed { line, .. }) => assert!(line >= 4, "line {line}"),
             _ => panic!("expected an error"),

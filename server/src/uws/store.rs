@@ -270,7 +270,11 @@ impl Store {
         if f.phases.is_empty() {
             sql.push_str(" AND phase <> 'ARCHIVED'");
         } else {
-            let list: Vec<String> = f.phases.iter().map(|p| format!("'{}'", p.as_str())).collect();
+            let list: Vec<String> = f
+                .phases
+                .iter()
+                .map(|p| format!("'{}'", p.as_str()))
+                .collect();
             sql.push_str(&format!(" AND phase IN ({})", list.join(",")));
         }
         sql.push_str(" ORDER BY creation DESC, seq DESC");
@@ -315,7 +319,10 @@ impl Store {
         let Some(target) = sources.first().and_then(|p| p.after(event)) else {
             return Ok(Err(Refused::NotFound));
         };
-        let list: Vec<String> = sources.iter().map(|p| format!("'{}'", p.as_str())).collect();
+        let list: Vec<String> = sources
+            .iter()
+            .map(|p| format!("'{}'", p.as_str()))
+            .collect();
         let (rtype, rrows, rbytes) = match &change.result {
             Some(r) => (
                 Some(r.content_type.clone()),
@@ -515,7 +522,10 @@ mod tests {
             s.transition("a", Event::Start, &c).unwrap(),
             Err(Refused::Illegal(Phase::Pending))
         );
-        assert_eq!(s.transition("a", Event::Run, &c).unwrap(), Ok(Phase::Queued));
+        assert_eq!(
+            s.transition("a", Event::Run, &c).unwrap(),
+            Ok(Phase::Queued)
+        );
         assert_eq!(
             s.transition("a", Event::Start, &c).unwrap(),
             Ok(Phase::Executing)
@@ -551,7 +561,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         for i in 0..5 {
-            s.insert(&job(&format!("j{i}"), Some("alice"), 100 + i)).unwrap();
+            s.insert(&job(&format!("j{i}"), Some("alice"), 100 + i))
+                .unwrap();
         }
         s.insert(&job("anon", None, 100)).unwrap();
         s.transition("j1", Event::Run, &Change::default())
