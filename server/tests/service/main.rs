@@ -6,5 +6,7 @@
 mod cli;
 mod common;
 mod http;
+mod process;
 mod slt;
+mod uws;
 mod votable;
