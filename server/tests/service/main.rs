@@ -3,10 +3,12 @@
 //!
 //! One test binary (each links all of DataFusion).
 
+mod auth;
 mod cli;
 mod common;
 mod http;
 mod process;
 mod slt;
+mod upload;
 mod uws;
 mod votable;
