@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod common;
 mod http;
+mod load;
 mod process;
 mod slt;
 mod upload;
