@@ -186,14 +186,13 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let jobs = self.jobs.clone();
-        let r = axum::serve(self.listener, self.router)
+        axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 // Running jobs stop; they are queued again at the next start.
                 jobs.stop();
             })
-            .await;
-        r
+            .await
     }
 }
 

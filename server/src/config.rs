@@ -100,9 +100,9 @@ pub struct UserEntry {
     /// The user name (the job owner).
     pub name: String,
     /// For `basic`: `sha256:SALT:HEX`, the SHA-256 of SALT followed by the password
-    /// (make one with `parallax hash-password`).
+    /// (make one with `parallax hash-secret`).
     pub password_hash: Option<String>,
-    /// For `bearer`: `sha256:HEX`, the SHA-256 of the token.
+    /// For `bearer`: `sha256:HEX`, the SHA-256 of the token (`parallax hash-secret --token`).
     pub token_hash: Option<String>,
 }
 

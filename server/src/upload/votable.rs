@@ -502,16 +502,14 @@ pub(crate) fn read(input: &[u8], max_rows: u64, table: &str) -> Result<Parsed, U
                                 .map_err(|m| bad(line(), m))?;
                         }
                     }
-                    b"TR" if in_table && !columns.is_empty() => {
-                        if col_index != columns.len() {
-                            return Err(bad(
-                                line(),
-                                format!(
-                                    "row {rows} has {col_index} cells; the table has {} FIELDs",
-                                    columns.len()
-                                ),
-                            ));
-                        }
+                    b"TR" if in_table && !columns.is_empty() && col_index != columns.len() => {
+                        return Err(bad(
+                            line(),
+                            format!(
+                                "row {rows} has {col_index} cells; the table has {} FIELDs",
+                                columns.len()
+                            ),
+                        ));
                     }
                     b"STREAM" => {
                         if let (Some(text), Some(ser)) = (stream_text.take(), binary) {

@@ -741,12 +741,15 @@ fn one<'a>(p: &'a Params, name: &str) -> Result<Option<&'a str>, JobError> {
     p.get(name).map_err(|e| JobError::BadRequest(e.to_string()))
 }
 
+/// Job parameters as (lower-case name, value) pairs.
+type Pairs = Vec<(String, String)>;
+
 /// Merges the TAP parameters of `params` into `existing` (a later value replaces an earlier
 /// one; UPLOAD accumulates). Returns them and the RUNID.
 fn tap_parameters(
     params: &Params,
     existing: &[(String, String)],
-) -> Result<(Vec<(String, String)>, Option<String>), JobError> {
+) -> Result<(Pairs, Option<String>), JobError> {
     let mut out: Vec<(String, String)> = existing.to_vec();
     let mut seen: Vec<&str> = Vec::new();
     for (k, v) in params.pairs() {

@@ -139,3 +139,76 @@ async fn jobs_are_private_to_their_owner() {
     let (status, _, _) = as_user(Method::GET, &job, Some(&alice), &[]).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn active_jobs_per_owner_are_limited() {
+    use reqwest::Method;
+    let base = restricted().url("");
+    let bob = basic("bob", "bob-pw");
+    let endless = [
+        ("LANG", "ADQL"),
+        ("QUERY", crate::uws::ENDLESS),
+        ("PHASE", "RUN"),
+    ];
+    let (status, first, _) =
+        as_user(Method::POST, &format!("{base}/async"), Some(&bob), &endless).await;
+    assert_eq!(status, 303);
+    // A second job may be created but not run while the first is active.
+    let (status, second, _) = as_user(
+        Method::POST,
+        &format!("{base}/async"),
+        Some(&bob),
+        &[("LANG", "ADQL"), ("QUERY", "SELECT 1 AS x")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _, body) = as_user(
+        Method::POST,
+        &format!("{second}/phase"),
+        Some(&bob),
+        &[("PHASE", "RUN")],
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("the limit is 1"), "{body}");
+    // Another owner is not affected.
+    let (status, other, _) = as_user(
+        Method::POST,
+        &format!("{base}/async"),
+        Some(&basic("alice", "alice-pw")),
+        &[
+            ("LANG", "ADQL"),
+            ("QUERY", "SELECT 1 AS x"),
+            ("PHASE", "RUN"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    as_user(
+        Method::DELETE,
+        &other,
+        Some(&basic("alice", "alice-pw")),
+        &[],
+    )
+    .await;
+    // After ABORT the slot is free again.
+    let (status, _, _) = as_user(
+        Method::POST,
+        &format!("{first}/phase"),
+        Some(&bob),
+        &[("PHASE", "ABORT")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _, body) = as_user(
+        Method::POST,
+        &format!("{second}/phase"),
+        Some(&bob),
+        &[("PHASE", "RUN")],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    for j in [first, second] {
+        as_user(Method::DELETE, &j, Some(&bob), &[]).await;
+    }
+}
