@@ -269,3 +269,47 @@ async fn abort_stops_the_cpu() {
     );
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_jobs_can_be_ended_in_error_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs_dir = dir.path().join("jobs");
+    let server = Server::start(&jobs_dir, "concurrency = 1\n");
+    let base = server.base.clone();
+    let running = create(
+        &base,
+        &[("LANG", "ADQL"), ("QUERY", ENDLESS), ("PHASE", "RUN")],
+    )
+    .await;
+    let queued = create(
+        &base,
+        &[
+            ("LANG", "ADQL"),
+            ("QUERY", "SELECT 1 AS x"),
+            ("PHASE", "RUN"),
+        ],
+    )
+    .await;
+    let pending = create(&base, &[("LANG", "ADQL"), ("QUERY", "SELECT 1 AS x")]).await;
+    let (_, _, doc) = get(&format!("{running}?WAIT=10&PHASE=QUEUED")).await;
+    assert_eq!(tag(&doc, "phase"), Some("EXECUTING"));
+    assert_eq!(get(&format!("{queued}/phase")).await.2, "QUEUED");
+    server.kill();
+
+    let server = Server::start(&jobs_dir, "concurrency = 1\non_restart = \"error\"\n");
+    for (old, want) in [
+        (&running, "ERROR"),
+        (&queued, "ERROR"),
+        (&pending, "PENDING"),
+    ] {
+        let id = old.rsplit('/').next().unwrap();
+        let job = format!("{}/async/{id}", server.base);
+        let (status, _, doc) = get(&job).await;
+        assert_eq!(status, 200);
+        assert_eq!(tag(&doc, "phase"), Some(want), "{doc}");
+        if want == "ERROR" {
+            assert!(doc.contains("service restarted"), "{doc}");
+        }
+    }
+    drop(server);
+}

@@ -394,3 +394,36 @@ async fn blocking_wait_returns_on_phase_change_or_timeout() {
     assert_eq!(get(&format!("{job}?WAIT=soon")).await.0, 400);
     raw_client().delete(&job).send().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_reaper_destroys_expired_jobs_and_their_results() {
+    let base = crate::common::restricted().url("");
+    let job = create(&base, &[("LANG", "ADQL"), ("QUERY", Q), ("PHASE", "RUN")]).await;
+    let doc = wait_final(&job, Duration::from_secs(60)).await;
+    assert_eq!(tag(&doc, "phase"), Some("COMPLETED"));
+    let id = job.rsplit('/').next().unwrap().to_string();
+    assert_eq!(get(&format!("{job}/results/result")).await.0, 200);
+    let soon = parallax::time::iso8601_secs(parallax::time::now_secs() + 2);
+    let (status, _, body) = post(
+        &format!("{job}/destruction"),
+        &[("DESTRUCTION", soon.as_str())],
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(get(&format!("{job}/destruction")).await.2, soon);
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, _) = get(&job).await;
+        if status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "job {id} outlived its destruction time"
+        );
+        let _ = get(&format!("{job}?WAIT=1")).await;
+    }
+    assert_eq!(get(&format!("{job}/results/result")).await.0, 404);
+    let (_, _, list) = get(&format!("{base}/async")).await;
+    assert!(!list.contains(&id));
+}
