@@ -266,6 +266,10 @@ impl Jobs {
             }
             _ => return Err(JobError::BadRequest("PHASE is given more than once".into())),
         };
+        if run {
+            // Refuse before creating anything, so a refused client holds no orphaned job.
+            self.check_owner_limits(owner.as_deref())?;
+        }
         let id = new_id();
         let (parameters, run_id) = tap_parameters(&params, &[])?;
         let parts = self.store_parts(&id, &params.files).await?;
@@ -547,9 +551,13 @@ impl Jobs {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return self.get(id, owner),
+            // A shutdown ends blocking waits at once, so it is not held up by them.
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return self.get(id, owner),
+                },
+                _ = self.shutdown.cancelled() => return self.get(id, owner),
             }
             let job = self.get(id, owner)?;
             if job.phase != from {

@@ -79,6 +79,14 @@ async fn jobs_are_private_to_their_owner() {
         let (_, _, list) = as_user(Method::GET, &format!("{base}/async"), who, &[]).await;
         assert!(!list.contains(job.rsplit('/').next().unwrap()), "{list}");
     }
+    // Capabilities stay anonymous and declare both access modes.
+    let (status, _, caps) = as_user(Method::GET, &format!("{base}/capabilities"), None, &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        caps.contains(
+            "<securityMethod/><securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>"
+        )
+    );
     // Wrong credentials: 401 with a challenge, on /async and /sync alike.
     for url in [
         format!("{base}/async"),
@@ -171,6 +179,25 @@ async fn active_jobs_per_owner_are_limited() {
     .await;
     assert_eq!(status, 429, "{body}");
     assert!(body.contains("the limit is 1"), "{body}");
+    // Creating with PHASE=RUN over the limit creates nothing.
+    let (_, _, before) = as_user(Method::GET, &format!("{base}/async"), Some(&bob), &[]).await;
+    let (status, loc, _) = as_user(
+        Method::POST,
+        &format!("{base}/async"),
+        Some(&bob),
+        &[
+            ("LANG", "ADQL"),
+            ("QUERY", "SELECT 1 AS x"),
+            ("PHASE", "RUN"),
+        ],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (429, ""));
+    let (_, _, after) = as_user(Method::GET, &format!("{base}/async"), Some(&bob), &[]).await;
+    assert_eq!(
+        before.matches("<uws:jobref").count(),
+        after.matches("<uws:jobref").count()
+    );
     // Another owner is not affected.
     let (status, other, _) = as_user(
         Method::POST,
