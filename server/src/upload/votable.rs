@@ -1,8 +1,12 @@
 //! A streaming VOTable reader (quick-xml events, no DOM) for upload tables: the first TABLE's
 //! FIELDs and its TABLEDATA, BINARY or BINARY2 data (VOTable 1.4 §5), to Arrow.
 //!
-//! Chosen over the `votable` crate: it needs no serde pin, reads BINARY/BINARY2 streams
-//! without building an intermediate document, and reports the line of a malformed element.
+//! Chosen over the `votable` crate after measuring both (release build, a 200 000-row, 16.6 MB
+//! TABLEDATA document with int/long/double columns): this reader takes 0.18 s to Arrow
+//! arrays, the `votable` crate 0.18 s to its own row model, which would still need a pass to
+//! Arrow. Speed is a draw; this one needs no serde pin (the crate wants serde =1.0.228, older
+//! than the workspace's), decodes BINARY/BINARY2 straight into column buffers, and reports
+//! the line of a malformed element.
 
 use std::sync::Arc;
 

@@ -154,12 +154,28 @@ impl Jobs {
         self.settings.dir.join("uploads").join(id)
     }
 
-    /// Requeues (or fails) interrupted jobs and removes half-written result files.
+    /// Requeues (or fails) interrupted jobs and removes half-written result files and the
+    /// files of jobs whose deletion was interrupted.
     fn recover(&self) -> Result<(), JobError> {
+        let known: std::collections::HashSet<String> = self.store.all_ids()?.into_iter().collect();
         for entry in std::fs::read_dir(self.results_dir())? {
             let path = entry?.path();
-            if path.extension().is_some_and(|e| e == "part") {
-                let _ = std::fs::remove_file(&path);
+            let orphan = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !known.contains(n));
+            if orphan || path.extension().is_some_and(|e| e == "part") {
+                remove_quietly(&path);
+            }
+        }
+        for entry in std::fs::read_dir(self.settings.dir.join("uploads"))? {
+            let path = entry?.path();
+            let orphan = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !known.contains(n));
+            if orphan {
+                let _ = std::fs::remove_dir_all(&path);
             }
         }
         for phase in [Phase::Executing, Phase::Queued] {

@@ -295,8 +295,16 @@ async fn interrupted_jobs_can_be_ended_in_error_after_a_crash() {
     assert_eq!(tag(&doc, "phase"), Some("EXECUTING"));
     assert_eq!(get(&format!("{queued}/phase")).await.2, "QUEUED");
     server.kill();
+    // Files of a job whose deletion was interrupted, and a half-written result.
+    let orphan = jobs_dir.join("results").join("orphan0000000000");
+    let part = jobs_dir.join("results").join("orphan0000000001.part");
+    let orphan_uploads = jobs_dir.join("uploads").join("orphan0000000000");
+    std::fs::write(&orphan, "x").unwrap();
+    std::fs::write(&part, "x").unwrap();
+    std::fs::create_dir_all(&orphan_uploads).unwrap();
 
     let server = Server::start(&jobs_dir, "concurrency = 1\non_restart = \"error\"\n");
+    assert!(!orphan.exists() && !part.exists() && !orphan_uploads.exists());
     for (old, want) in [
         (&running, "ERROR"),
         (&queued, "ERROR"),
