@@ -271,6 +271,23 @@ def test_astroquery_launch_job_async(tap_url):
     assert len(r) == 50
     assert [int(x) for x in r["source_id"]] == ref.column("source_id").to_pylist()
     assert job.get_phase() == "COMPLETED"
+    # The job list and reloading a job by id (astroquery parses /async itself).
+    listed = {j.jobid: j.get_phase() for j in tap.list_async_jobs(verbose=False)}
+    assert listed.get(job.jobid) == "COMPLETED"
+    again = tap.load_async_job(jobid=job.jobid)
+    assert len(again.get_results()) == 50
+
+
+def test_pyvo_job_list_filters(tap_url):
+    svc = pyvo.dal.TAPService(tap_url)
+    job = svc.submit_job(ASYNC_QUERY, runid="listed")
+    job.run()
+    job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    done = {j.jobid for j in svc.get_job_list(phases=["COMPLETED"], last=1000)}
+    assert job.job_id in done
+    assert job.job_id not in {j.jobid for j in svc.get_job_list(phases=["PENDING"])}
+    assert len(svc.get_job_list(last=1)) == 1
+    job.delete()
 
 
 def stilts(*args):
