@@ -66,7 +66,8 @@ pub(crate) fn start_server(settings: Settings) -> SocketAddr {
 }
 
 /// A second server over the same demo catalogue with HTTP basic accounts `alice` and `bob`
-/// (passwords `alice-pw`, `bob-pw`), small upload limits (100 000 bytes, 1 000 rows) and one
+/// (passwords `alice-pw`, `bob-pw`), small upload limits (100 000 bytes, 1 000 rows, no URLs)
+/// and one
 /// active job per owner; its reaper runs every second.
 pub(crate) fn restricted() -> &'static Fixture {
     static RESTRICTED: OnceLock<Fixture> = OnceLock::new();
@@ -75,7 +76,7 @@ pub(crate) fn restricted() -> &'static Fixture {
         let jobs = tempfile::tempdir().expect("tempdir").keep();
         let text = format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n\
-             [jobs]\ndir = \"{}\"\nmax_active_per_owner = 1\nreaper_interval = 1\n[uploads]\nmax_bytes = 100000\nmax_rows = 1000\n\
+             [jobs]\ndir = \"{}\"\nmax_active_per_owner = 1\nreaper_interval = 1\n[uploads]\nmax_bytes = 100000\nmax_rows = 1000\nallow_urls = false\n\
              [auth]\nmode = \"basic\"\n\
              [[auth.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n\
              [[auth.users]]\nname = \"bob\"\npassword_hash = \"{}\"\n",

@@ -394,4 +394,29 @@ async fn over_limit_uploads_get_413_with_the_limit() {
     .await;
     assert_eq!(status, 413, "{body}");
     assert!(body.contains("100000 bytes"), "{body}");
+    // URL uploads switched off: refused, and not declared.
+    let r = client()
+        .post(restricted().url("/sync"))
+        .form(&[
+            ("LANG", "ADQL"),
+            ("QUERY", "SELECT * FROM TAP_UPLOAD.t1"),
+            ("UPLOAD", "t1,http://127.0.0.1:9/t.xml"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(r).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("does not fetch URLs"), "{body}");
+    let caps = client()
+        .get(restricted().url("/capabilities"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(caps.contains("TAPRegExt#upload-inline"));
+    assert!(!caps.contains("TAPRegExt#upload-http"));
+    assert!(caps.contains("<uploadLimit><hard unit=\"byte\">100000</hard></uploadLimit>"));
 }
