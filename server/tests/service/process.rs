@@ -321,3 +321,63 @@ async fn interrupted_jobs_can_be_ended_in_error_after_a_crash() {
     }
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_identify_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[auth]\nmode = \"bearer\"\n[[auth.users]]\nname = \"carol\"\ntoken_hash = \"{}\"\n\
+         [[auth.users]]\nname = \"dave\"\ntoken_hash = \"{}\"\n",
+        parallax::auth::hash_token("carol-token-0123456789"),
+        parallax::auth::hash_token("dave-token-9876543210"),
+    );
+    let server = Server::start(&dir.path().join("jobs"), &extra);
+    let base = server.base.clone();
+    let send = |method: reqwest::Method, url: String, token: Option<&'static str>| {
+        let mut rb = raw_client().request(method, url);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    };
+    let r = send(
+        reqwest::Method::POST,
+        format!("{base}/async"),
+        Some("carol-token-0123456789"),
+    )
+    .form(&[("LANG", "ADQL"), ("QUERY", "SELECT 1 AS x")])
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let job = r.headers()["location"].to_str().unwrap().to_string();
+    let r = send(
+        reqwest::Method::GET,
+        format!("{job}/owner"),
+        Some("carol-token-0123456789"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "carol");
+    for token in [Some("dave-token-9876543210"), None] {
+        let r = send(reqwest::Method::GET, job.clone(), token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{token:?}");
+    }
+    let r = send(reqwest::Method::GET, job.clone(), Some("not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    drop(server);
+}
