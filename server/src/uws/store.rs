@@ -594,6 +594,33 @@ mod tests {
     }
 
     #[test]
+    fn per_owner_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for (id, owner) in [("a", Some("alice")), ("b", Some("alice")), ("c", None)] {
+            s.insert(&job(id, owner, 1)).unwrap();
+        }
+        let c = Change::default();
+        s.transition("a", Event::Run, &c).unwrap().unwrap();
+        s.transition("b", Event::Run, &c).unwrap().unwrap();
+        s.transition("b", Event::Start, &c).unwrap().unwrap();
+        assert_eq!(s.active_count(Some("alice")).unwrap(), 2);
+        assert_eq!(s.active_count(None).unwrap(), 0);
+        let done = Change {
+            result: Some(ResultInfo {
+                content_type: "text/csv".into(),
+                rows: 1,
+                bytes: 1234,
+            }),
+            ..Default::default()
+        };
+        s.transition("b", Event::Finish, &done).unwrap().unwrap();
+        assert_eq!(s.active_count(Some("alice")).unwrap(), 1);
+        assert_eq!(s.result_bytes(Some("alice")).unwrap(), 1234);
+        assert_eq!(s.result_bytes(None).unwrap(), 0);
+    }
+
+    #[test]
     fn survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
