@@ -267,6 +267,38 @@ async fn abort_stops_the_cpu() {
         "cancellation: CPU idle {:.0} ms after DELETE",
         idle2.as_secs_f64() * 1000.0
     );
+    // The execution duration running out stops it the same way.
+    let job3 = create(
+        &base,
+        &[
+            ("LANG", "ADQL"),
+            ("QUERY", ENDLESS),
+            ("EXECUTIONDURATION", "1"),
+            ("PHASE", "RUN"),
+        ],
+    )
+    .await;
+    let doc = crate::uws::wait_final(&job3, Duration::from_secs(30)).await;
+    assert_eq!(tag(&doc, "phase"), Some("ABORTED"), "{doc}");
+    let t2 = Instant::now();
+    let idle3 = tokio::task::spawn_blocking(move || {
+        loop {
+            let u = cpu_use(pid, Duration::from_millis(250));
+            if u < 0.05 {
+                return t2.elapsed();
+            }
+            assert!(
+                t2.elapsed() < Duration::from_secs(2),
+                "the timed-out job left {u:.2} cores busy"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "cancellation: CPU idle {:.0} ms after the execution duration ran out",
+        idle3.as_secs_f64() * 1000.0
+    );
     drop(server);
 }
 
