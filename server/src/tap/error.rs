@@ -26,10 +26,10 @@ pub enum ServiceError {
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
-    /// The resource is in a state that does not allow the request (a UWS phase).
+    /// The resource is in a state that does not allow the request (a UWS phase): 403.
     #[error("{0}")]
     Conflict(String),
-    /// A per-user limit is reached.
+    /// A per-user limit is reached: 403, as UWS answers a rejected job.
     #[error("{0}")]
     Limit(String),
     /// Credentials were given and did not verify.
@@ -52,8 +52,8 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            // UWS 1.1 §2.2: a request illegal in the current state, or a rejected job, is 403.
+            ServiceError::Conflict(_) | ServiceError::Limit(_) => StatusCode::FORBIDDEN,
             ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ServiceError::Upload(e) if e.is_limit() => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Upload(_) => StatusCode::BAD_REQUEST,

@@ -177,7 +177,7 @@ async fn active_jobs_per_owner_are_limited() {
         &[("PHASE", "RUN")],
     )
     .await;
-    assert_eq!(status, 429, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert!(body.contains("the limit is 1"), "{body}");
     // Creating with PHASE=RUN over the limit creates nothing.
     let (_, _, before) = as_user(Method::GET, &format!("{base}/async"), Some(&bob), &[]).await;
@@ -192,7 +192,7 @@ async fn active_jobs_per_owner_are_limited() {
         ],
     )
     .await;
-    assert_eq!((status, loc.as_str()), (429, ""));
+    assert_eq!((status, loc.as_str()), (403, ""));
     let (_, _, after) = as_user(Method::GET, &format!("{base}/async"), Some(&bob), &[]).await;
     assert_eq!(
         before.matches("<uws:jobref").count(),

@@ -125,10 +125,10 @@ async fn lifecycle_parameters_run_results_delete() {
 
     // Illegal transitions: RUN on a COMPLETED job, parameters after the run.
     let (status, _, body) = post(&format!("{job}/phase"), &[("PHASE", "RUN")]).await;
-    assert_eq!(status, 409, "{body}");
+    assert_eq!(status, 403, "{body}");
     assert!(body.contains("COMPLETED"), "{body}");
     let (status, _, _) = post(&format!("{job}/parameters"), &[("QUERY", "SELECT 1")]).await;
-    assert_eq!(status, 409);
+    assert_eq!(status, 403);
     // The result is untouched.
     assert_eq!(get(&href).await.2, expected);
 
@@ -332,7 +332,7 @@ async fn abort_and_execution_duration_stop_a_long_query() {
     );
     assert_eq!(
         post(&format!("{job}/phase"), &[("PHASE", "RUN")]).await.0,
-        409
+        403
     );
 
     // executionduration: the service aborts the job itself and says why.
