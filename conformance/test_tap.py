@@ -323,3 +323,39 @@ def test_stilts_tapquery_upload(tap_url, tmp_path, sync_mode):
     np.testing.assert_allclose(got.column("w").to_numpy(), np.arange(30) * 0.5)
     np.testing.assert_allclose(got.column("dec").to_numpy(),
                                np.asarray(ref.column("dec").to_pylist(), dtype=float))
+
+
+def test_uws_documents_are_schema_valid(tap_url, tmp_path):
+    """Job, job list, parameters and results documents validate against the UWS 1.1 schema
+    (the copy bundled with STILTS' taplint)."""
+    import glob
+    jars = sorted(glob.glob("/usr/share/java/starlink-ttools*.jar"))
+    assert jars, "STILTS (starlink-ttools) is not installed"
+    xsd = f"jar:file:{jars[0]}!/uk/ac/starlink/ttools/taplint/UWS-v1.1.xsd"
+    svc = pyvo.dal.TAPService(tap_url)
+    good = svc.submit_job(ASYNC_QUERY, runid="schema")
+    good.run()
+    good.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    bad = svc.submit_job("SELECT nope FROM gaiadr3.gaia_source")
+    bad.run()
+    bad.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    pending = svc.submit_job(ASYNC_QUERY)
+    docs = {
+        "completed.xml": good.url, "error.xml": bad.url, "pending.xml": pending.url,
+        "jobs.xml": tap_url + "/async", "parameters.xml": good.url + "/parameters",
+        "results.xml": good.url + "/results",
+    }
+    for name, url in docs.items():
+        r = requests.get(url, timeout=30)
+        assert r.status_code == 200, url
+        path = tmp_path / name
+        path.write_bytes(r.content)
+        out = subprocess.run(
+            ["stilts", "xsdvalidate", str(path),
+             f"schemaloc=http://www.ivoa.net/xml/UWS/v1.0={xsd}"],
+            timeout=120, capture_output=True, text=True,
+            env={"JAVA_TOOL_OPTIONS": "-Djava.awt.headless=true", "PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0 and "ERROR" not in out.stdout + out.stderr, \
+            f"{name}: {out.stdout}{out.stderr}"
+    for j in (good, bad, pending):
+        j.delete()
