@@ -23,6 +23,9 @@ use quick_xml::reader::Reader;
 
 use super::UploadError;
 
+/// Largest fixed arraysize accepted (array columns are built with i32 sizes).
+const MAX_ARRAYSIZE: usize = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prim {
     Bool,
@@ -358,6 +361,11 @@ fn field_def(e: &BytesStart<'_>, index: usize) -> Result<FieldDef, String> {
         Some(a) if a.ends_with('*') => Shape::Variable,
         Some(a) => match a.parse::<usize>() {
             Ok(1) if !matches!(prim, Prim::Char | Prim::UChar) => Shape::Scalar,
+            Ok(n) if n > MAX_ARRAYSIZE => {
+                return Err(format!(
+                    "FIELD {name}: arraysize {n} is larger than the {MAX_ARRAYSIZE} supported"
+                ));
+            }
             Ok(n) if n > 0 => Shape::Fixed(n),
             _ => return Err(format!("FIELD {name}: bad arraysize '{a}'")),
         },
@@ -800,6 +808,45 @@ mod tests {
         assert_eq!(b.column(0).as_primitive::<Int32Type>().value(1), 8);
         assert!(b.column(1).is_null(1));
         assert!(read(doc.as_bytes(), 1, "t").is_err());
+    }
+
+    #[test]
+    fn truncated_and_corrupted_documents_never_panic() {
+        let td = TD.as_bytes();
+        for cut in 0..td.len() {
+            let _ = read(&td[..cut], 10, "t");
+        }
+        // BINARY2 with every byte flipped in turn.
+        let mut raw = vec![0u8];
+        raw.extend_from_slice(&7i32.to_be_bytes());
+        raw.extend_from_slice(&3u32.to_be_bytes());
+        raw.extend_from_slice(b"abc");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        let doc = format!(
+            "<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"int\"/>\
+             <FIELD name=\"s\" datatype=\"char\" arraysize=\"*\"/><DATA><BINARY2>\
+             <STREAM encoding=\"base64\">{b64}</STREAM></BINARY2></DATA></TABLE></RESOURCE></VOTABLE>"
+        );
+        assert_eq!(read(doc.as_bytes(), 10, "t").unwrap().batch.num_rows(), 1);
+        for i in 0..raw.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut r = raw.clone();
+                r[i] ^= flip;
+                let b = base64::engine::general_purpose::STANDARD.encode(&r);
+                let _ = read(doc.replace(&b64, &b).as_bytes(), 10, "t");
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_arraysize_is_refused() {
+        let doc = "<VOTABLE><RESOURCE><TABLE><FIELD name=\"a\" datatype=\"double\" \
+                   arraysize=\"3000000000\"/><DATA><TABLEDATA><TR><TD/></TR></TABLEDATA></DATA>\
+                   </TABLE></RESOURCE></VOTABLE>";
+        assert!(matches!(
+            read(doc.as_bytes(), 10, "t"),
+            Err(UploadError::Malformed { .. })
+        ));
     }
 
     #[test]
