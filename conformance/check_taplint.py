@@ -1,5 +1,6 @@
-"""Fails unless a taplint run (shared/tools/run_taplint.sh) reported 0 errors and 0 warnings
-and its EXA stage found and checked the service's examples."""
+"""Fails unless a taplint run (shared/tools/run_taplint.sh) reported 0 errors and 0 warnings,
+its EXA stage found and checked the service's examples, and the async (QAS), UWS and upload
+(UPL) stages actually ran."""
 import pathlib
 import re
 import sys
@@ -26,4 +27,7 @@ if failures:
     sys.exit(f"taplint: {len(failures)} failures")
 if not exa or any(l.startswith("F-EXA-EXNO") for l in exa):
     sys.exit("taplint: the EXA stage did not find the examples")
-print("taplint: clean")
+for stage in ("QAS", "UWS", "UPL"):
+    if not any(re.match(rf"^[EWISF]-{stage}-", l) for l in lines):
+        sys.exit(f"taplint: the {stage} stage did not run")
+print("taplint: clean (QAS, UWS and UPL stages ran)")

@@ -200,3 +200,162 @@ def test_astroquery_tapplus(tap_url):
     job = tap.launch_job("SELECT TOP 3 source_id, ra FROM gaiadr3.gaia_source ORDER BY source_id")
     r = job.get_results()
     assert len(r) == 3
+
+
+# --- Async (UWS 1.1) and uploads -------------------------------------------------------------
+
+ASYNC_QUERY = "SELECT TOP 50 source_id, ra, dec FROM gaiadr3.gaia_source ORDER BY source_id"
+
+
+def sync_table(url, query):
+    r = sync(url, query, "parquet", MAXREC="10000000")
+    assert r.status_code == 200, r.text
+    return pq.read_table(io.BytesIO(r.content))
+
+
+def test_pyvo_run_async_wait_delete(tap_url):
+    svc = pyvo.dal.TAPService(tap_url)
+    ref = sync_table(tap_url, ASYNC_QUERY)
+    # run_async: submit, PHASE=RUN, wait (WAIT=-1), fetch the result, delete.
+    res = svc.run_async(ASYNC_QUERY).to_table()
+    assert len(res) == 50
+    assert list(res["source_id"]) == ref.column("source_id").to_pylist()
+    # The explicit life cycle, with job metadata.
+    job = svc.submit_job(ASYNC_QUERY, runid="pyvo-conformance")
+    assert job.phase == "PENDING"
+    assert job.execution_duration > 0
+    assert job.destruction is not None
+    job.run()
+    job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    assert job.phase == "COMPLETED"
+    t = job.fetch_result().to_table()
+    np.testing.assert_allclose(np.asarray(t["ra"], dtype=float),
+                               np.asarray(ref.column("ra").to_pylist(), dtype=float))
+    url = job.url
+    job.delete()
+    assert requests.get(url, timeout=30).status_code == 404
+    # A failing job raises with the service's message.
+    bad = svc.submit_job("SELECT paralax FROM gaiadr3.gaia_source")
+    bad.run()
+    bad.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    assert bad.phase == "ERROR"
+    with pytest.raises(pyvo.dal.DALQueryError) as e:
+        bad.raise_if_error()
+    assert "parallax" in str(e.value)
+    bad.delete()
+
+
+def test_pyvo_upload_sync_and_async(tap_url):
+    from astropy.table import Table
+    svc = pyvo.dal.TAPService(tap_url)
+    ref = sync_table(tap_url, "SELECT TOP 20 source_id, ra, dec FROM gaiadr3.gaia_source "
+                               "ORDER BY source_id")
+    up = Table({"sid": np.array(ref.column("source_id").to_pylist(), dtype=np.int64),
+                "tag": np.array([f"s{i}" for i in range(20)])})
+    q = ("SELECT u.tag, g.ra FROM TAP_UPLOAD.mine AS u JOIN gaiadr3.gaia_source AS g "
+         "ON g.source_id = u.sid ORDER BY u.sid")
+    for res in (svc.run_sync(q, uploads={"mine": up}),
+                svc.run_async(q, uploads={"mine": up})):
+        t = res.to_table()
+        assert [str(x) for x in t["tag"]] == [f"s{i}" for i in range(20)]
+        np.testing.assert_allclose(np.asarray(t["ra"], dtype=float),
+                                   np.asarray(ref.column("ra").to_pylist(), dtype=float))
+
+
+def test_astroquery_launch_job_async(tap_url):
+    from astroquery.utils.tap.core import TapPlus
+    tap = TapPlus(url=tap_url, verbose=False)
+    job = tap.launch_job_async(ASYNC_QUERY)
+    r = job.get_results()
+    ref = sync_table(tap_url, ASYNC_QUERY)
+    assert len(r) == 50
+    assert [int(x) for x in r["source_id"]] == ref.column("source_id").to_pylist()
+    assert job.get_phase() == "COMPLETED"
+    # The job list and reloading a job by id (astroquery parses /async itself).
+    listed = {j.jobid: j.get_phase() for j in tap.list_async_jobs(verbose=False)}
+    assert listed.get(job.jobid) == "COMPLETED"
+    again = tap.load_async_job(jobid=job.jobid)
+    assert len(again.get_results()) == 50
+
+
+def test_pyvo_job_list_filters(tap_url):
+    svc = pyvo.dal.TAPService(tap_url)
+    job = svc.submit_job(ASYNC_QUERY, runid="listed")
+    job.run()
+    job.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    done = {j.jobid for j in svc.get_job_list(phases=["COMPLETED"], last=1000)}
+    assert job.job_id in done
+    assert job.job_id not in {j.jobid for j in svc.get_job_list(phases=["PENDING"])}
+    assert len(svc.get_job_list(last=1)) == 1
+    job.delete()
+
+
+def stilts(*args):
+    return subprocess.run(["stilts", *args], check=True, timeout=300, capture_output=True,
+                          env={"JAVA_TOOL_OPTIONS": "-Djava.awt.headless=true",
+                               "PATH": "/usr/bin:/bin"})
+
+
+def test_stilts_tapquery_async(tap_url, tmp_path):
+    out = tmp_path / "async.csv"
+    stilts("tapquery", f"tapurl={tap_url}", f"adql={ASYNC_QUERY}", "sync=false",
+           f"out={out}", "ofmt=csv")
+    got = pacsv.read_csv(str(out))
+    ref = sync_table(tap_url, ASYNC_QUERY)
+    assert got.column("source_id").to_pylist() == ref.column("source_id").to_pylist()
+
+
+@pytest.mark.parametrize("sync_mode", ["true", "false"])
+def test_stilts_tapquery_upload(tap_url, tmp_path, sync_mode):
+    """nupload=1: STILTS sends the table as a chunked multipart with a quoted boundary."""
+    ref = sync_table(tap_url, "SELECT TOP 30 source_id, ra, dec FROM gaiadr3.gaia_source "
+                               "ORDER BY source_id")
+    src = tmp_path / "up.csv"
+    pacsv.write_csv(pa.table({"sid": ref.column("source_id"),
+                              "w": pa.array(np.arange(30, dtype=np.float64) * 0.5)}), str(src))
+    out = tmp_path / "joined.csv"
+    q = ("SELECT u.sid, u.w, g.dec FROM TAP_UPLOAD.up1 AS u JOIN gaiadr3.gaia_source AS g "
+         "ON g.source_id = u.sid ORDER BY u.sid")
+    stilts("tapquery", f"tapurl={tap_url}", f"adql={q}", f"sync={sync_mode}", "nupload=1",
+           f"upload1={src}", "ufmt1=csv", "ucmd1=", "upname1=up1", f"out={out}", "ofmt=csv")
+    got = pacsv.read_csv(str(out))
+    assert got.column("sid").to_pylist() == ref.column("source_id").to_pylist()
+    np.testing.assert_allclose(got.column("w").to_numpy(), np.arange(30) * 0.5)
+    np.testing.assert_allclose(got.column("dec").to_numpy(),
+                               np.asarray(ref.column("dec").to_pylist(), dtype=float))
+
+
+def test_uws_documents_are_schema_valid(tap_url, tmp_path):
+    """Job, job list, parameters and results documents validate against the UWS 1.1 schema
+    (the copy bundled with STILTS' taplint)."""
+    import glob
+    jars = sorted(glob.glob("/usr/share/java/starlink-ttools*.jar"))
+    assert jars, "STILTS (starlink-ttools) is not installed"
+    xsd = f"jar:file:{jars[0]}!/uk/ac/starlink/ttools/taplint/UWS-v1.1.xsd"
+    svc = pyvo.dal.TAPService(tap_url)
+    good = svc.submit_job(ASYNC_QUERY, runid="schema")
+    good.run()
+    good.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    bad = svc.submit_job("SELECT nope FROM gaiadr3.gaia_source")
+    bad.run()
+    bad.wait(phases=["COMPLETED", "ERROR", "ABORTED"], timeout=120)
+    pending = svc.submit_job(ASYNC_QUERY)
+    docs = {
+        "completed.xml": good.url, "error.xml": bad.url, "pending.xml": pending.url,
+        "jobs.xml": tap_url + "/async", "parameters.xml": good.url + "/parameters",
+        "results.xml": good.url + "/results",
+    }
+    for name, url in docs.items():
+        r = requests.get(url, timeout=30)
+        assert r.status_code == 200, url
+        path = tmp_path / name
+        path.write_bytes(r.content)
+        out = subprocess.run(
+            ["stilts", "xsdvalidate", str(path),
+             f"schemaloc=http://www.ivoa.net/xml/UWS/v1.0={xsd}"],
+            timeout=120, capture_output=True, text=True,
+            env={"JAVA_TOOL_OPTIONS": "-Djava.awt.headless=true", "PATH": "/usr/bin:/bin"})
+        assert out.returncode == 0 and "ERROR" not in out.stdout + out.stderr, \
+            f"{name}: {out.stdout}{out.stderr}"
+    for j in (good, bad, pending):
+        j.delete()

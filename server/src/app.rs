@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::tap::{self, AppState};
+use crate::uws::Jobs;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,14 @@ pub enum StartError {
     /// The demo catalogue could not be generated.
     #[error("demo catalogue in {dir}: {reason}")]
     Demo {
+        /// Directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
+    /// The job store could not be opened.
+    #[error("job store in {dir}: {reason}")]
+    Jobs {
         /// Directory.
         dir: String,
         /// Why.
@@ -119,6 +128,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     addr: SocketAddr,
+    jobs: Arc<Jobs>,
 }
 
 impl Application {
@@ -126,11 +136,28 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let catalog = load_catalog(&settings).await?;
         let engine = Arc::new(Engine::new(catalog)?);
+        let jobs = Jobs::open(
+            settings.jobs.clone(),
+            settings.limits,
+            settings.uploads,
+            engine.clone(),
+        )
+        .map_err(|e| StartError::Jobs {
+            dir: settings.jobs.dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        jobs.start().map_err(|e| StartError::Jobs {
+            dir: settings.jobs.dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let state = Arc::new(AppState {
             engine,
             limits: settings.limits,
             public_url: settings.public_url.clone(),
             started: SystemTime::now(),
+            jobs: jobs.clone(),
+            uploads: settings.uploads,
+            auth: settings.auth.clone(),
         });
         let listener =
             TcpListener::bind(settings.http)
@@ -147,6 +174,7 @@ impl Application {
             listener,
             router: tap::router(state),
             addr,
+            jobs,
         })
     }
 
@@ -157,8 +185,13 @@ impl Application {
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let jobs = self.jobs.clone();
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // Running jobs stop; they are queued again at the next start.
+                jobs.stop();
+            })
             .await
     }
 }

@@ -47,6 +47,13 @@ pub enum Command {
     /// ADQL tools.
     #[command(subcommand)]
     Adql(AdqlCommand),
+    /// Print a `password_hash` (or, with --token, a `token_hash`) for `[[auth.users]]`; the
+    /// secret is read from standard input.
+    HashSecret {
+        /// Hash a bearer token instead of a password.
+        #[arg(long)]
+        token: bool,
+    },
     /// Measure end-to-end streaming throughput of /sync on the demo catalogue.
     Bench {
         /// Catalogue options, as for serve (the demo catalogue by default).
@@ -220,6 +227,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     )
                     .await?;
                 }
+            }
+            Ok(0)
+        }
+        Command::HashSecret { token } => {
+            let mut secret = String::new();
+            std::io::stdin().read_line(&mut secret)?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            if secret.is_empty() {
+                anyhow::bail!("no secret on standard input");
+            }
+            if token {
+                println!("{}", crate::auth::hash_token(secret));
+            } else {
+                println!("{}", crate::auth::hash_password(secret));
             }
             Ok(0)
         }

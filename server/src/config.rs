@@ -24,6 +24,86 @@ pub struct ConfigFile {
     /// `[catalog]`: schemas, tables and keys.
     #[serde(default)]
     pub catalog: CatalogConfig,
+    /// `[jobs]`: the UWS job store, queue and reaper.
+    #[serde(default)]
+    pub jobs: JobsSection,
+    /// `[uploads]`: TAP_UPLOAD tables.
+    #[serde(default)]
+    pub uploads: UploadsSection,
+    /// `[auth]`: accounts.
+    #[serde(default)]
+    pub auth: AuthSection,
+}
+
+/// `[jobs]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    /// Directory of the job database and result files (default `{data_dir}/jobs`).
+    pub dir: Option<PathBuf>,
+    /// Jobs executing at once; further jobs wait in QUEUED (default 2).
+    pub concurrency: Option<usize>,
+    /// Default execution duration of a job in seconds (default 3600).
+    pub execution_duration_default: Option<u64>,
+    /// Longest execution duration a client may ask for, in seconds (default 86400).
+    pub execution_duration_max: Option<u64>,
+    /// Default time from creation to destruction, in seconds (default 172800, two days).
+    pub retention_default: Option<u64>,
+    /// Longest retention a client may ask for, in seconds (default 604800, a week).
+    pub retention_max: Option<u64>,
+    /// What happens to jobs that were QUEUED or EXECUTING when the service stopped:
+    /// `"rerun"` (default) queues them again, `"error"` ends them in ERROR.
+    pub on_restart: Option<String>,
+    /// Seconds between reaper runs that destroy expired jobs (default 60).
+    pub reaper_interval: Option<u64>,
+    /// Longest time a blocking `WAIT` holds a request, in seconds (default 60; `WAIT=-1`
+    /// means this).
+    pub wait_max: Option<u64>,
+    /// Jobs one owner may have QUEUED or EXECUTING at once (default 0: no limit).
+    pub max_active_per_owner: Option<usize>,
+    /// Bytes of stored results one owner may hold (default 0: no limit).
+    pub max_result_bytes_per_owner: Option<u64>,
+}
+
+/// `[uploads]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadsSection {
+    /// Accept UPLOAD at all (default true).
+    pub enabled: Option<bool>,
+    /// Largest upload table in bytes (default 67108864).
+    pub max_bytes: Option<u64>,
+    /// Most rows in one upload table (default 1000000).
+    pub max_rows: Option<u64>,
+    /// Fetch `http://` and `https://` upload URLs (default true).
+    pub allow_urls: Option<bool>,
+    /// Seconds allowed to fetch an upload URL (default 30).
+    pub url_timeout: Option<u64>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// `"none"` (default), `"bearer"` or `"basic"`. Anonymous requests are always allowed;
+    /// wrong credentials are refused with 401.
+    pub mode: Option<String>,
+    /// The accounts.
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
+}
+
+/// One account in `[[auth.users]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    /// The user name (the job owner).
+    pub name: String,
+    /// For `basic`: `sha256:SALT:HEX`, the SHA-256 of SALT followed by the password
+    /// (make one with `parallax hash-secret`).
+    pub password_hash: Option<String>,
+    /// For `bearer`: `sha256:HEX`, the SHA-256 of the token (`parallax hash-secret --token`).
+    pub token_hash: Option<String>,
 }
 
 /// `[server]`.
@@ -82,6 +162,75 @@ pub struct Settings {
     pub catalog: CatalogConfig,
     /// Directory relative catalogue paths are resolved against.
     pub config_dir: PathBuf,
+    /// The job store and queue.
+    pub jobs: JobSettings,
+    /// Upload limits.
+    pub uploads: UploadSettings,
+    /// Accounts.
+    pub auth: crate::auth::AuthSettings,
+}
+
+/// What to do with jobs that were running when the service stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRestart {
+    /// Queue them again.
+    Rerun,
+    /// End them in ERROR with an explicit message.
+    Error,
+}
+
+/// Validated `[jobs]`.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Job database and result directory.
+    pub dir: PathBuf,
+    /// Concurrently executing jobs.
+    pub concurrency: usize,
+    /// Default execution duration (s).
+    pub execution_duration_default: u64,
+    /// Maximum execution duration (s).
+    pub execution_duration_max: u64,
+    /// Default retention (s).
+    pub retention_default: u64,
+    /// Maximum retention (s).
+    pub retention_max: u64,
+    /// Restart policy.
+    pub on_restart: OnRestart,
+    /// Reaper period (s).
+    pub reaper_interval: u64,
+    /// Longest blocking WAIT (s).
+    pub wait_max: u64,
+    /// Active jobs per owner (0 = no limit).
+    pub max_active_per_owner: usize,
+    /// Stored result bytes per owner (0 = no limit).
+    pub max_result_bytes_per_owner: u64,
+}
+
+/// Validated `[uploads]`.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadSettings {
+    /// UPLOAD accepted.
+    pub enabled: bool,
+    /// Bytes per table.
+    pub max_bytes: u64,
+    /// Rows per table.
+    pub max_rows: u64,
+    /// http(s) URLs fetched.
+    pub allow_urls: bool,
+    /// URL fetch timeout (s).
+    pub url_timeout: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 64 * 1024 * 1024,
+            max_rows: 1_000_000,
+            allow_urls: true,
+            url_timeout: 30,
+        }
+    }
 }
 
 /// Limits applied to requests.
@@ -203,24 +352,85 @@ impl Settings {
                     .map_err(|e| ConfigError::new(name, e.to_string()))?,
             );
         }
+        let data_dir = o
+            .data_dir
+            .or(file.server.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let jobs = jobs_settings(&file.jobs, &data_dir, name)?;
+        let du = UploadSettings::default();
+        let uploads = UploadSettings {
+            enabled: file.uploads.enabled.unwrap_or(du.enabled),
+            max_bytes: file.uploads.max_bytes.unwrap_or(du.max_bytes),
+            max_rows: file.uploads.max_rows.unwrap_or(du.max_rows),
+            allow_urls: file.uploads.allow_urls.unwrap_or(du.allow_urls),
+            url_timeout: file.uploads.url_timeout.unwrap_or(du.url_timeout).max(1),
+        };
+        let auth = crate::auth::AuthSettings::from_section(&file.auth)
+            .map_err(|e| ConfigError::new(name, e))?;
         let public_url = o
             .public_url
             .or(file.server.public_url)
             .map(|u| u.trim_end_matches('/').to_string());
         Ok(Self {
             http,
-            data_dir: o
-                .data_dir
-                .or(file.server.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             public_url,
             limits,
             demo_sources: o.demo_sources.or(file.demo.sources).unwrap_or(200_000),
             demo_seed: file.demo.seed.unwrap_or(42),
             catalog,
             config_dir,
+            jobs,
+            uploads,
+            auth,
         })
     }
+}
+
+fn jobs_settings(j: &JobsSection, data_dir: &Path, name: &str) -> Result<JobSettings, ConfigError> {
+    let on_restart = match j.on_restart.as_deref().unwrap_or("rerun") {
+        "rerun" => OnRestart::Rerun,
+        "error" => OnRestart::Error,
+        other => {
+            return Err(ConfigError::new(
+                name,
+                format!("jobs.on_restart: '{other}' is neither \"rerun\" nor \"error\""),
+            ));
+        }
+    };
+    let s = JobSettings {
+        dir: j.dir.clone().unwrap_or_else(|| data_dir.join("jobs")),
+        concurrency: j.concurrency.unwrap_or(2),
+        execution_duration_default: j.execution_duration_default.unwrap_or(3600),
+        execution_duration_max: j.execution_duration_max.unwrap_or(86_400),
+        retention_default: j.retention_default.unwrap_or(172_800),
+        retention_max: j.retention_max.unwrap_or(604_800),
+        on_restart,
+        reaper_interval: j.reaper_interval.unwrap_or(60).max(1),
+        wait_max: j.wait_max.unwrap_or(60),
+        max_active_per_owner: j.max_active_per_owner.unwrap_or(0),
+        max_result_bytes_per_owner: j.max_result_bytes_per_owner.unwrap_or(0),
+    };
+    if s.concurrency == 0 {
+        return Err(ConfigError::new(
+            name,
+            "jobs.concurrency must be at least 1",
+        ));
+    }
+    if s.execution_duration_default == 0 || s.execution_duration_default > s.execution_duration_max
+    {
+        return Err(ConfigError::new(
+            name,
+            "jobs.execution_duration_default must be between 1 and jobs.execution_duration_max",
+        ));
+    }
+    if s.retention_default == 0 || s.retention_default > s.retention_max {
+        return Err(ConfigError::new(
+            name,
+            "jobs.retention_default must be between 1 and jobs.retention_max",
+        ));
+    }
+    Ok(s)
 }
 
 #[cfg(test)]

@@ -7,8 +7,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider,
+};
 use datafusion::common::{Column, DataFusionError};
+use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
@@ -16,6 +22,8 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
 use parallax_formats::ColumnMeta;
+
+use crate::upload::UploadTable;
 
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +114,12 @@ impl Engine {
             .with_create_default_catalog_and_schema(true);
         config.options_mut().sql_parser.collect_spans = true;
         config.options_mut().execution.parquet.pushdown_filters = true;
-        let ctx = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         parallax_udfs::register_all(&ctx);
         catalog.register(&ctx)?;
         Ok(Self {
@@ -127,20 +140,7 @@ impl Engine {
 
     /// Parses and plans an ADQL query; the plan's output columns get TAP-compliant names.
     pub async fn plan(&self, adql: &str) -> Result<LogicalPlan, QueryError> {
-        let state = self.ctx.state();
-        let plan = parallax_adql::plan(&state, adql)
-            .await
-            .map_err(|error| QueryError::Adql {
-                rendered: error.render(adql),
-                error,
-            })?;
-        SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false)
-            .verify_plan(&plan)
-            .map_err(|e| QueryError::Execution(clean(&e)))?;
-        tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
+        plan_in(&self.ctx, adql).await
     }
 
     /// The physical plan of an ADQL query (for EXPLAIN-style tools, benchmarks and tests;
@@ -156,35 +156,105 @@ impl Engine {
 
     /// Plans and starts an ADQL query, returning at most `limit` rows when given.
     pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
-        let mut plan = self.plan(adql).await?;
-        if let Some(n) = limit {
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            plan = LogicalPlanBuilder::from(plan)
-                .limit(0, Some(n))
-                .and_then(LogicalPlanBuilder::build)
-                .map_err(|e| QueryError::Internal(e.to_string()))?;
-        }
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(QueryError::from_datafusion)?;
-        let stream = df
-            .execute_stream()
-            .await
-            .map_err(QueryError::from_datafusion)?;
-        let schema = stream.schema();
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| ColumnMeta::from_field(f))
-            .collect();
-        Ok(QueryResult {
-            schema,
-            columns,
-            stream,
-        })
+        execute_in(&self.ctx, adql, limit).await
     }
+
+    /// As [`Engine::execute`], with upload tables visible as `TAP_UPLOAD.name` to this query
+    /// only: the query runs in a session whose catalogue holds the service's schemas plus a
+    /// private `tap_upload` schema (the shared session is not touched).
+    pub async fn execute_with_uploads(
+        &self,
+        adql: &str,
+        limit: Option<u64>,
+        uploads: Vec<UploadTable>,
+    ) -> Result<QueryResult, QueryError> {
+        if uploads.is_empty() {
+            return self.execute(adql, limit).await;
+        }
+        let ctx = self.session_with(uploads)?;
+        execute_in(&ctx, adql, limit).await
+    }
+
+    fn session_with(&self, uploads: Vec<UploadTable>) -> Result<SessionContext, QueryError> {
+        let internal = |e: DataFusionError| QueryError::Internal(e.to_string());
+        let base = self
+            .ctx
+            .catalog("datafusion")
+            .ok_or_else(|| QueryError::Internal("the default catalogue is missing".into()))?;
+        let catalog = MemoryCatalogProvider::new();
+        for name in base.schema_names() {
+            if let Some(schema) = base.schema(&name) {
+                catalog.register_schema(&name, schema).map_err(internal)?;
+            }
+        }
+        let upload_schema = MemorySchemaProvider::new();
+        for t in uploads {
+            let table = MemTable::try_new(t.schema, vec![t.batches]).map_err(internal)?;
+            upload_schema
+                .register_table(t.name, Arc::new(table))
+                .map_err(internal)?;
+        }
+        catalog
+            .register_schema("tap_upload", Arc::new(upload_schema))
+            .map_err(internal)?;
+        let list = MemoryCatalogProviderList::new();
+        list.register_catalog("datafusion".into(), Arc::new(catalog));
+        let state = SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(Arc::new(list))
+            .build();
+        Ok(SessionContext::new_with_state(state))
+    }
+}
+
+async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryError> {
+    let state = ctx.state();
+    let plan = parallax_adql::plan(&state, adql)
+        .await
+        .map_err(|error| QueryError::Adql {
+            rendered: error.render(adql),
+            error,
+        })?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| QueryError::Execution(clean(&e)))?;
+    tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
+}
+
+async fn execute_in(
+    ctx: &SessionContext,
+    adql: &str,
+    limit: Option<u64>,
+) -> Result<QueryResult, QueryError> {
+    let mut plan = plan_in(ctx, adql).await?;
+    if let Some(n) = limit {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        plan = LogicalPlanBuilder::from(plan)
+            .limit(0, Some(n))
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+    }
+    let df = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(QueryError::from_datafusion)?;
+    let stream = df
+        .execute_stream()
+        .await
+        .map_err(QueryError::from_datafusion)?;
+    let schema = stream.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnMeta::from_field(f))
+        .collect();
+    Ok(QueryResult {
+        schema,
+        columns,
+        stream,
+    })
 }
 
 /// What the Parquet scans of an executed plan read, from DataFusion's scan metrics.

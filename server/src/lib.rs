@@ -6,9 +6,13 @@
 //! and the application wiring ([`app`]).
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod coop;
 pub mod engine;
 pub mod tap;
 pub mod time;
+pub mod upload;
+pub mod uws;

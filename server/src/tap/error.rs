@@ -26,6 +26,23 @@ pub enum ServiceError {
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
+    /// The resource is in a state that does not allow the request (a UWS phase): 403.
+    #[error("{0}")]
+    Conflict(String),
+    /// A per-user limit is reached: 403, as UWS answers a rejected job.
+    #[error("{0}")]
+    Limit(String),
+    /// Credentials were given and did not verify.
+    #[error("{message}")]
+    Unauthorized {
+        /// Why.
+        message: String,
+        /// The `WWW-Authenticate` challenge.
+        challenge: String,
+    },
+    /// An UPLOAD could not be used.
+    #[error(transparent)]
+    Upload(#[from] crate::upload::UploadError),
 }
 
 impl ServiceError {
@@ -35,6 +52,11 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            // UWS 1.1 §2.2: a request illegal in the current state, or a rejected job, is 403.
+            ServiceError::Conflict(_) | ServiceError::Limit(_) => StatusCode::FORBIDDEN,
+            ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ServiceError::Upload(e) if e.is_limit() => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Upload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Query(QueryError::Resource(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Query(q) if q.is_user_error() => StatusCode::BAD_REQUEST,
             ServiceError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -61,11 +83,21 @@ impl IntoResponse for ServiceError {
         if status.is_client_error() {
             tracing::info!(status = status.as_u16(), %message, "request refused");
         }
-        (
+        let challenge = match &self {
+            ServiceError::Unauthorized { challenge, .. } => Some(challenge.clone()),
+            _ => None,
+        };
+        let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
             parallax_formats::votable_error_document(&message),
         )
-            .into_response()
+            .into_response();
+        if let Some(c) = challenge
+            && let Ok(v) = header::HeaderValue::from_str(&c)
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        resp
     }
 }

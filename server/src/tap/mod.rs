@@ -1,6 +1,7 @@
-//! The IVOA TAP 1.1 service over HTTP: `/sync`, VOSI `/capabilities`, `/availability`,
+//! The IVOA TAP 1.1 service over HTTP: `/sync`, `/async` (UWS 1.1), VOSI `/capabilities`, `/availability`,
 //! `/tables`, DALI `/examples` and an HTML landing page.
 
+mod async_;
 mod error;
 mod examples;
 mod params;
@@ -18,10 +19,13 @@ use axum::routing::get;
 
 pub use error::ServiceError;
 pub use examples::EXAMPLES;
-pub use params::Params;
+pub use params::{FilePart, Params};
+pub use sync::QueryRequest;
 
-use crate::config::Limits;
+use crate::auth::AuthSettings;
+use crate::config::{Limits, UploadSettings};
 use crate::engine::Engine;
+use crate::uws::Jobs;
 
 /// State shared by the handlers.
 pub struct AppState {
@@ -33,6 +37,12 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// When the service started (VOSI availability `upSince`).
     pub started: SystemTime,
+    /// Async jobs.
+    pub jobs: Arc<Jobs>,
+    /// Upload limits.
+    pub uploads: UploadSettings,
+    /// Accounts.
+    pub auth: AuthSettings,
 }
 
 impl AppState {
@@ -48,6 +58,16 @@ impl AppState {
             .unwrap_or("localhost");
         format!("http://{host}{mount}")
     }
+
+    /// The caller: `None` when anonymous; 401 when credentials are given and wrong.
+    pub(crate) fn authenticate(&self, headers: &HeaderMap) -> Result<Option<String>, ServiceError> {
+        self.auth
+            .authenticate(headers)
+            .map_err(|e| ServiceError::Unauthorized {
+                message: e.0,
+                challenge: self.auth.challenge(),
+            })
+    }
 }
 
 /// The TAP routes, mounted under `mount` (e.g. `/tap`).
@@ -55,6 +75,26 @@ fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
     Router::new()
         .route("/", get(move |s, h| vosi::landing(s, h, mount)))
         .route("/sync", get(sync::sync).post(sync::sync))
+        .route(
+            "/async",
+            get(move |s, h, q| async_::list(s, h, q, mount))
+                .post(move |s, m, h, q, b| async_::create(s, m, h, q, b, mount)),
+        )
+        .route(
+            "/async/{id}",
+            get(move |s, h, p, q| async_::job(s, h, p, q, mount))
+                .post(move |s, m, h, p, q, b| async_::job_post(s, m, h, p, q, b, mount))
+                .delete(move |s, h, p| async_::job_delete(s, h, p, mount)),
+        )
+        .route(
+            "/async/{id}/{what}",
+            get(move |s, m, h, p, q, b| async_::child(s, m, h, p, q, b, mount))
+                .post(move |s, m, h, p, q, b| async_::child(s, m, h, p, q, b, mount)),
+        )
+        .route(
+            "/async/{id}/results/{name}",
+            get(move |s, h, p| async_::result(s, h, p, mount)),
+        )
         .route(
             "/capabilities",
             get(move |s, h| vosi::capabilities(s, h, mount)),

@@ -38,6 +38,15 @@ impl Params {
         }
     }
 
+    /// Parses a query string only.
+    pub fn from_query(query: Option<&str>) -> Result<Self, ServiceError> {
+        let mut params = Params::default();
+        if let Some(q) = query {
+            params.extend_urlencoded(q.as_bytes())?;
+        }
+        Ok(params)
+    }
+
     /// Reads the query string and, for POST, a form-urlencoded or multipart body.
     pub async fn from_request(
         method: &Method,
@@ -45,6 +54,7 @@ impl Params {
         headers: &HeaderMap,
         body: Body,
         max_bytes: usize,
+        max_part_bytes: Option<u64>,
     ) -> Result<Self, ServiceError> {
         let mut params = Params::default();
         if let Some(q) = query {
@@ -53,6 +63,18 @@ impl Params {
         if method != Method::POST {
             return Ok(params);
         }
+        let lower_ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // Multipart bodies carry upload tables, whose own limit is added to the body limit.
+        let max_bytes = match max_part_bytes {
+            Some(p) if lower_ctype.starts_with("multipart/form-data") => {
+                max_bytes.saturating_add(usize::try_from(p).unwrap_or(usize::MAX))
+            }
+            _ => max_bytes,
+        };
         // Refuse a declared oversized body before reading any of it.
         let declared = headers
             .get(header::CONTENT_LENGTH)
@@ -71,8 +93,11 @@ impl Params {
             let boundary = multer::parse_boundary(&ctype).map_err(|e| {
                 ServiceError::BadRequest(format!("malformed multipart content type: {e}"))
             })?;
-            let constraints = multer::Constraints::new()
-                .size_limit(multer::SizeLimit::new().whole_stream(max_bytes as u64));
+            let mut limit = multer::SizeLimit::new().whole_stream(max_bytes as u64);
+            if let Some(p) = max_part_bytes {
+                limit = limit.per_field(p.saturating_add(1));
+            }
+            let constraints = multer::Constraints::new().size_limit(limit);
             let mut mp =
                 multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
             loop {
@@ -83,10 +108,24 @@ impl Params {
                 };
                 let name = field.name().unwrap_or("").to_string();
                 let is_file = field.file_name().is_some();
-                let data = field
-                    .bytes()
-                    .await
-                    .map_err(|e| multipart_error(e, max_bytes))?;
+                let data = field.bytes().await.map_err(|e| match (e, max_part_bytes) {
+                    (multer::Error::FieldSizeExceeded { field_name, .. }, Some(p)) => {
+                        ServiceError::Upload(crate::upload::UploadError::TooLarge {
+                            table: field_name.unwrap_or(name.clone()),
+                            limit: p,
+                        })
+                    }
+                    (e, _) => multipart_error(e, max_bytes),
+                })?;
+                if is_file
+                    && let Some(p) = max_part_bytes
+                    && data.len() as u64 > p
+                {
+                    return Err(ServiceError::Upload(crate::upload::UploadError::TooLarge {
+                        table: name,
+                        limit: p,
+                    }));
+                }
                 if is_file {
                     params.files.push(FilePart { name, data });
                 } else {
@@ -109,7 +148,36 @@ impl Params {
                 )));
             }
         }
+        params.claim_upload_parts();
         Ok(params)
+    }
+
+    /// A part referenced by `UPLOAD=name,param:part` that arrived without a file name is
+    /// still an upload table, not a parameter.
+    fn claim_upload_parts(&mut self) {
+        let wanted: Vec<String> = self
+            .all("upload")
+            .iter()
+            .flat_map(|v| v.split(';'))
+            .filter_map(|item| item.split_once(',').map(|(_, uri)| uri.trim()))
+            .filter_map(|uri| uri.strip_prefix("param:"))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let mut kept = Vec::new();
+        for (k, v) in std::mem::take(&mut self.pairs) {
+            if wanted.contains(&k) && !self.files.iter().any(|f| f.name.eq_ignore_ascii_case(&k)) {
+                self.files.push(FilePart {
+                    name: k,
+                    data: bytes::Bytes::from(v),
+                });
+            } else {
+                kept.push((k, v));
+            }
+        }
+        self.pairs = kept;
     }
 
     fn extend_urlencoded(&mut self, bytes: &[u8]) -> Result<(), ServiceError> {

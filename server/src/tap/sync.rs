@@ -13,11 +13,13 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::ServiceError;
 use super::params::Params;
+use crate::config::Limits;
 use crate::engine::QueryError;
+use crate::upload::{self, PartSource};
 
 /// A validated TAP query request.
 #[derive(Debug, Clone)]
-pub(crate) struct QueryRequest {
+pub struct QueryRequest {
     /// ADQL text.
     pub query: String,
     /// Output format.
@@ -30,7 +32,7 @@ pub(crate) struct QueryRequest {
 
 impl QueryRequest {
     /// Validates the TAP parameters of a query (TAP §2.7, DALI §3.4).
-    pub(crate) fn from_params(p: &Params, state: &AppState) -> Result<Self, ServiceError> {
+    pub fn from_params(p: &Params, limits: &Limits) -> Result<Self, ServiceError> {
         // REQUEST=doQuery is TAP 1.0 legacy; every client still sends it. Accept and ignore.
         if let Some(r) = p.get("request")?
             && !r.eq_ignore_ascii_case("doQuery")
@@ -64,11 +66,11 @@ impl QueryRequest {
                 "the QUERY parameter is empty".into(),
             ));
         }
-        if query.len() > state.limits.max_query_bytes {
+        if query.len() > limits.max_query_bytes {
             return Err(ServiceError::BadRequest(format!(
                 "the query is {} bytes long; the limit is {} bytes",
                 query.len(),
-                state.limits.max_query_bytes
+                limits.max_query_bytes
             )));
         }
         let fmt = match (p.get("responseformat")?, p.get("format")?) {
@@ -83,14 +85,14 @@ impl QueryRequest {
         let (format, content_type) = parallax_formats::parse_format(fmt)
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let maxrec = match p.get("maxrec")? {
-            None => state.limits.maxrec_default,
+            None => limits.maxrec_default,
             Some(m) => m.trim().parse::<u64>().map_err(|_| {
                 ServiceError::BadRequest(format!(
                     "MAXREC must be a non-negative integer, not '{m}'"
                 ))
             })?,
         }
-        .min(state.limits.maxrec_hard);
+        .min(limits.maxrec_hard);
         Ok(Self {
             query: query.to_string(),
             format,
@@ -121,21 +123,35 @@ async fn run(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ServiceError> {
-    let params =
-        Params::from_request(method, query, headers, body, state.limits.max_request_bytes).await?;
-    let req = QueryRequest::from_params(&params, state)?;
-    let span = tracing::info_span!("sync", query = %req.query, maxrec = req.maxrec);
-    start(state, req).instrument(span).await
+    let user = state.authenticate(headers)?;
+    let params = Params::from_request(
+        method,
+        query,
+        headers,
+        body,
+        state.limits.max_request_bytes,
+        Some(state.uploads.max_bytes),
+    )
+    .await?;
+    let req = QueryRequest::from_params(&params, &state.limits)?;
+    let span = tracing::info_span!("sync", user = ?user, query = %req.query, maxrec = req.maxrec);
+    start(state, req, params).instrument(span).await
 }
 
 /// Starts the query and answers with its streamed result.
-async fn start(state: &AppState, req: QueryRequest) -> Result<Response, ServiceError> {
-    tracing::info!("query started");
+async fn start(
+    state: &AppState,
+    req: QueryRequest,
+    params: Params,
+) -> Result<Response, ServiceError> {
+    let specs: Vec<String> = params.all("upload").into_iter().map(String::from).collect();
+    let tables = upload::load(&specs, PartSource::Memory(&params.files), &state.uploads).await?;
+    tracing::info!(uploads = tables.len(), "query started");
 
     // One row more than MAXREC tells the writer whether the result overflowed.
     let result = state
         .engine
-        .execute(&req.query, Some(req.maxrec.saturating_add(1)))
+        .execute_with_uploads(&req.query, Some(req.maxrec.saturating_add(1)), tables)
         .await?;
     let mut stream = result.stream;
     // Poll the first batch before answering, so errors that surface at once (most of them)

@@ -12,6 +12,7 @@ use parallax_catalog::{Catalog, TableInfo};
 use super::AppState;
 use super::error::ServiceError;
 use super::xml::escape;
+use crate::auth::AuthMode;
 use crate::time::iso8601;
 
 const XML: [(header::HeaderName, &str); 1] = [(header::CONTENT_TYPE, "text/xml; charset=utf-8")];
@@ -93,6 +94,17 @@ pub(crate) async fn capabilities(
 ) -> Response {
     let base = state.base_url(&headers, mount);
     let base = escape(&base);
+    // The same base URL serves anonymous and authenticated callers (TAP 1.1 §2): an empty
+    // securityMethod declares anonymous access next to the configured scheme.
+    let security = match state.auth.mode {
+        AuthMode::None => "",
+        AuthMode::Basic => {
+            "<securityMethod/><securityMethod standardID=\"ivo://ivoa.net/sso#BasicAA\"/>"
+        }
+        AuthMode::Bearer => {
+            "<securityMethod/><securityMethod standardID=\"ivo://ivoa.net/sso#token\"/>"
+        }
+    };
     let mut x = String::with_capacity(8192);
     x.push_str(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -106,7 +118,7 @@ pub(crate) async fn capabilities(
         x,
         "<capability standardID=\"ivo://ivoa.net/std/TAP\" xsi:type=\"tr:TableAccess\">\n\
          <interface xsi:type=\"vs:ParamHTTP\" role=\"std\" version=\"1.1\">\
-         <accessURL use=\"base\">{base}</accessURL></interface>\n\
+         <accessURL use=\"base\">{base}</accessURL>{security}</interface>\n\
          <language><name>ADQL</name>\
          <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.0\">2.0</version>\
          <version ivo-id=\"ivo://ivoa.net/std/ADQL#v2.1\">2.1</version>\
@@ -145,12 +157,37 @@ pub(crate) async fn capabilities(
         }
         x.push_str("</outputFormat>\n");
     }
+    // TAPRegExt §2.6-2.7, in the schema's element order.
+    if state.uploads.enabled {
+        x.push_str("<uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-inline\"/>\n");
+        if state.uploads.allow_urls {
+            x.push_str(
+                "<uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-http\"/>\n\
+                 <uploadMethod ivo-id=\"ivo://ivoa.net/std/TAPRegExt#upload-https\"/>\n",
+            );
+        }
+    }
+    let jobs = state.jobs.settings();
     let _ = write!(
         x,
-        "<outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n\
-         </capability>\n",
-        state.limits.maxrec_default, state.limits.maxrec_hard
+        "<retentionPeriod><default>{}</default><hard>{}</hard></retentionPeriod>\n\
+         <executionDuration><default>{}</default><hard>{}</hard></executionDuration>\n\
+         <outputLimit><default unit=\"row\">{}</default><hard unit=\"row\">{}</hard></outputLimit>\n",
+        jobs.retention_default,
+        jobs.retention_max,
+        jobs.execution_duration_default,
+        jobs.execution_duration_max,
+        state.limits.maxrec_default,
+        state.limits.maxrec_hard
     );
+    if state.uploads.enabled {
+        let _ = writeln!(
+            x,
+            "<uploadLimit><hard unit=\"byte\">{}</hard></uploadLimit>",
+            state.uploads.max_bytes
+        );
+    }
+    x.push_str("</capability>\n");
     for (id, path) in [
         ("ivo://ivoa.net/std/VOSI#capabilities", "capabilities"),
         ("ivo://ivoa.net/std/VOSI#availability", "availability"),

@@ -97,3 +97,30 @@ fn bad_start_up_input_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn hash_secret_makes_config_values() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
+        .arg("hash-secret")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run parallax");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("sha256:100000:"), "{hash}");
+    assert!(!hash.contains("correct horse"));
+    let section: parallax::config::AuthSection = toml::from_str(&format!(
+        "mode = \"basic\"\n[[users]]\nname = \"u\"\npassword_hash = \"{hash}\"\n"
+    ))
+    .unwrap();
+    assert!(parallax::auth::AuthSettings::from_section(&section).is_ok());
+}

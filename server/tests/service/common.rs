@@ -40,24 +40,66 @@ pub(crate) fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let data_dir = dir.join("data");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let dd = data_dir.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let app = parallax::app::Application::build(settings(dd))
-                    .await
-                    .expect("server starts");
-                tx.send(app.local_addr()).expect("send addr");
-                app.run_until_stopped().await.expect("serve");
-            });
-        });
-        let addr = rx.recv().expect("server ready");
+        let addr = start_server(settings(data_dir.clone()));
         Fixture { addr, data_dir }
+    })
+}
+
+/// Runs a server with `settings` on its own runtime thread for the rest of the test process.
+pub(crate) fn start_server(settings: Settings) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let app = parallax::app::Application::build(settings)
+                .await
+                .expect("server starts");
+            tx.send(app.local_addr()).expect("send addr");
+            app.run_until_stopped().await.expect("serve");
+        });
+    });
+    rx.recv().expect("server ready")
+}
+
+/// A second server over the same demo catalogue with HTTP basic accounts `alice` and `bob`
+/// (passwords `alice-pw`, `bob-pw`), small upload limits (100 000 bytes, 1 000 rows, no URLs)
+/// and one
+/// active job per owner; its reaper runs every second.
+pub(crate) fn restricted() -> &'static Fixture {
+    static RESTRICTED: OnceLock<Fixture> = OnceLock::new();
+    RESTRICTED.get_or_init(|| {
+        let f = fixture();
+        let jobs = tempfile::tempdir().expect("tempdir").keep();
+        let text = format!(
+            "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n\
+             [jobs]\ndir = \"{}\"\nmax_active_per_owner = 1\nreaper_interval = 1\n[uploads]\nmax_bytes = 100000\nmax_rows = 1000\nallow_urls = false\n\
+             [auth]\nmode = \"basic\"\n\
+             [[auth.users]]\nname = \"alice\"\npassword_hash = \"{}\"\n\
+             [[auth.users]]\nname = \"bob\"\npassword_hash = \"{}\"\n",
+            jobs.display(),
+            parallax::auth::hash_password("alice-pw"),
+            parallax::auth::hash_password("bob-pw"),
+        );
+        let file: parallax::config::ConfigFile = toml::from_str(&text).expect("config");
+        let settings = Settings::from_file(
+            file,
+            "test",
+            PathBuf::from("."),
+            Overrides {
+                data_dir: Some(f.data_dir.clone()),
+                ..Default::default()
+            },
+        )
+        .expect("settings");
+        let addr = start_server(settings);
+        Fixture {
+            addr,
+            data_dir: f.data_dir.clone(),
+        }
     })
 }
 

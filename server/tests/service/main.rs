@@ -3,10 +3,15 @@
 //!
 //! One test binary (each links all of DataFusion).
 
+mod auth;
 mod cli;
 mod common;
 mod cone_search;
 mod crossmatch;
 mod http;
+mod load;
+mod process;
 mod slt;
+mod upload;
+mod uws;
 mod votable;
