@@ -79,7 +79,7 @@ async fn reference_pairs(engine: &Engine) -> HashMap<(i64, i64), f64> {
     pairs(&df.collect().await.expect("read"))
 }
 
-const QUERIES: [(&str, &str); 3] = [
+const QUERIES: [(&str, &str); 4] = [
     (
         "CONTAINS self-join",
         "SELECT a.id AS id1, b.id AS id2, \
@@ -94,6 +94,13 @@ const QUERIES: [(&str, &str); 3] = [
          FROM refdata.positions AS a, refdata.positions AS b \
          WHERE DISTANCE(POINT(a.ra_deg, a.dec_deg), POINT(b.ra_deg, b.dec_deg)) <= 10.0 / 3600 \
            AND a.id < b.id",
+    ),
+    (
+        "DISTANCE in arcsec",
+        "SELECT a.id, b.id, DISTANCE(a.ra_deg, a.dec_deg, b.ra_deg, b.dec_deg) * 3600 \
+         FROM refdata.positions AS a JOIN refdata.positions AS b \
+           ON 3600 * DISTANCE(POINT(a.ra_deg, a.dec_deg), POINT(b.ra_deg, b.dec_deg)) <= 10 \
+         WHERE a.id < b.id",
     ),
     (
         "crossmatch_pairs",

@@ -113,6 +113,24 @@ fn distance_args(e: &Expr) -> Option<((Expr, Expr), (Expr, Expr))> {
     }
 }
 
+/// `x * k` or `k * x` with a positive constant `k`.
+fn scaled(e: &Expr) -> Option<(&Expr, f64)> {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Multiply,
+        right,
+    }) = strip(e)
+    else {
+        return None;
+    };
+    let (x, k) = match (literal_f64(left), literal_f64(right)) {
+        (None, Some(k)) => (left.as_ref(), k),
+        (Some(k), None) => (right.as_ref(), k),
+        _ => return None,
+    };
+    (k > 0.0 && k.is_finite()).then_some((x, k))
+}
+
 fn is_one(e: &Expr) -> bool {
     literal_f64(e) == Some(1.0)
 }
@@ -150,11 +168,16 @@ pub(crate) fn match_separation(e: &Expr) -> Option<Separation> {
                 Operator::Lt | Operator::LtEq => (left, right),
                 _ => (right, left),
             };
+            // `DISTANCE(..) * 3600 < 5`: a positive constant factor moves to the radius.
+            let (d, radius) = match scaled(d) {
+                Some((inner, k)) => (inner, lit(literal_f64(r)? / k)),
+                None => (d.as_ref(), r.as_ref().clone()),
+            };
             let (a, b) = distance_args(d)?;
             Some(Separation {
                 a,
                 b,
-                radius: r.as_ref().clone(),
+                radius,
                 inclusive: matches!(op, Operator::LtEq | Operator::GtEq),
             })
         }
