@@ -28,6 +28,7 @@ pub mod in_unit;
 pub mod ivo_healpix_index;
 pub mod rand;
 pub mod sign;
+pub mod spectra;
 pub mod truncate;
 mod unit;
 
@@ -85,6 +86,20 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(geometry::contains::ContainsFunc::new()),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(0)),
         ScalarUDF::new_from_impl(geometry::coord::CoordFunc::new(1)),
+        ScalarUDF::new_from_impl(spectra::xp_covariance::XpCovarianceFunc::new()),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::Full,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::Relevant,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::GaiaXpy,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::FluxNorm,
+        )),
+        ScalarUDF::new_from_impl(spectra::chi2_pvalue::Chi2PvalueFunc::new()),
     ]
 }
 

@@ -6,5 +6,6 @@
 mod cli;
 mod common;
 mod http;
+mod science;
 mod slt;
 mod votable;

@@ -1,0 +1,586 @@
+//! Gaia DR3 BP/RP ("XP") continuous mean spectra: covariance matrices and Mahalanobis
+//! distances between spectra (De Angeli et al. 2023, A&A 674, A2; Montegriffo et al. 2023,
+//! A&A 674, A3; the GaiaXPy conventions).
+//!
+//! Conventions (see `docs/science.md`):
+//! - per band: `n` (55) coefficients, `n` coefficient errors and `n(n-1)/2` (1485)
+//!   correlations; correlation element `k = i(i-1)/2 + j` is row `i`, column `j`, `i > j`
+//!   (strict lower triangle, row by row), the unit diagonal is not stored;
+//! - covariance `C = E R E`, i.e. `C_ij = e_i e_j R_ij` (the archive errors already include the
+//!   standard-deviation scaling); the GaiaXPy convention divides by `standard_deviation^2`.
+//!   Never `E^2 R`, which is not even symmetric.
+//!
+//! The numerical core is [`Cholesky`]: a hand-written factorisation of a symmetric matrix held
+//! as a packed lower triangle (row `i` at offset `i(i+1)/2`, so every row is contiguous and
+//! the inner products vectorise), fused with the forward substitution that gives
+//! `d2 = |L^-1 delta|^2`. Its buffers are allocated once per batch, so the per-row loop
+//! allocates nothing.
+
+pub mod chi2_pvalue;
+pub mod mahalanobis;
+pub mod xp_covariance;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Float64Type};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::ColumnarValue;
+
+/// Packed lower-triangle length of an `n x n` matrix (with the diagonal).
+pub(crate) const fn packed_len(n: usize) -> usize {
+    n * (n + 1) / 2
+}
+
+/// Number of stored correlations of an `n x n` correlation matrix (strict lower triangle).
+pub(crate) const fn corr_len(n: usize) -> usize {
+    n * n.saturating_sub(1) / 2
+}
+
+/// One row of a float list column, borrowed from the Arrow buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Floats<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl Floats<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Floats::F32(v) => v.len(),
+            Floats::F64(v) => v.len(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> f64 {
+        match self {
+            Floats::F32(v) => f64::from(v[i]),
+            Floats::F64(v) => v[i],
+        }
+    }
+
+    /// Copies into `out` (cleared first); false if an element is not finite.
+    pub(crate) fn copy_finite(&self, out: &mut Vec<f64>) -> bool {
+        out.clear();
+        match self {
+            Floats::F32(v) => out.extend(v.iter().map(|&x| f64::from(x))),
+            Floats::F64(v) => out.extend_from_slice(v),
+        }
+        out.iter().all(|x| x.is_finite())
+    }
+
+    /// True when every element is finite.
+    pub(crate) fn all_finite(&self) -> bool {
+        match self {
+            Floats::F32(v) => v.iter().all(|x| x.is_finite()),
+            Floats::F64(v) => v.iter().all(|x| x.is_finite()),
+        }
+    }
+
+    /// Bitwise equality (used to recognise a repeated template row).
+    pub(crate) fn same(&self, other: &Floats<'_>) -> bool {
+        match (self, other) {
+            (Floats::F32(a), Floats::F32(b)) => {
+                a.len() == b.len() && a.iter().zip(*b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (Floats::F64(a), Floats::F64(b)) => {
+                a.len() == b.len() && a.iter().zip(*b).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A list-of-floats argument (List, LargeList or FixedSizeList of Float32/Float64), possibly
+/// a scalar (one row used for every output row).
+pub(crate) struct FloatLists {
+    array: ArrayRef,
+    scalar: bool,
+}
+
+impl FloatLists {
+    pub(crate) fn new(value: &ColumnarValue, what: &'static str) -> Result<Self> {
+        let (array, scalar) = match value {
+            ColumnarValue::Array(a) => (a.clone(), false),
+            ColumnarValue::Scalar(s) => (s.to_array_of_size(1)?, true),
+        };
+        let child = match array.data_type() {
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                f.data_type().clone()
+            }
+            DataType::Null => DataType::Float64,
+            other => return exec_err!("{what} must be an array of numbers, got {other}"),
+        };
+        if !matches!(child, DataType::Float32 | DataType::Float64) {
+            return exec_err!("{what} must be an array of floats, got elements of type {child}");
+        }
+        Ok(Self { array, scalar })
+    }
+
+    /// Row `i`, or None if it is NULL or holds a NULL element.
+    pub(crate) fn row(&self, i: usize) -> Option<Floats<'_>> {
+        let i = if self.scalar { 0 } else { i };
+        let a = &self.array;
+        if a.is_null(i) {
+            return None;
+        }
+        let (values, start, len) = match a.data_type() {
+            DataType::List(_) => {
+                let l = a.as_list::<i32>();
+                let o = l.value_offsets();
+                (l.values(), o[i] as usize, (o[i + 1] - o[i]) as usize)
+            }
+            DataType::LargeList(_) => {
+                let l = a.as_list::<i64>();
+                let o = l.value_offsets();
+                (l.values(), o[i] as usize, (o[i + 1] - o[i]) as usize)
+            }
+            DataType::FixedSizeList(_, _) => {
+                let l = a.as_fixed_size_list();
+                let n = l.value_length() as usize;
+                (l.values(), l.value_offset(i) as usize, n)
+            }
+            _ => return None,
+        };
+        if let Some(nulls) = values.nulls()
+            && (start..start + len).any(|k| nulls.is_null(k))
+        {
+            return None;
+        }
+        match values.data_type() {
+            DataType::Float32 => Some(Floats::F32(
+                &values.as_primitive::<Float32Type>().values()[start..start + len],
+            )),
+            DataType::Float64 => Some(Floats::F64(
+                &values.as_primitive::<Float64Type>().values()[start..start + len],
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A numeric scalar-per-row argument, read as f64 (NULL -> None).
+pub(crate) struct Numbers {
+    array: ArrayRef,
+    scalar: bool,
+}
+
+impl Numbers {
+    pub(crate) fn new(value: &ColumnarValue) -> Result<Self> {
+        let (array, scalar) = match value {
+            ColumnarValue::Array(a) => (a.clone(), false),
+            ColumnarValue::Scalar(s) => (s.to_array_of_size(1)?, true),
+        };
+        let array = datafusion::arrow::compute::cast(&array, &DataType::Float64)?;
+        Ok(Self { array, scalar })
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<f64> {
+        let i = if self.scalar { 0 } else { i };
+        let a = self.array.as_primitive::<Float64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    }
+}
+
+/// True for the list types accepted for spectra arguments.
+pub(crate) fn is_float_list(t: &DataType) -> bool {
+    match t {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            matches!(f.data_type(), DataType::Float32 | DataType::Float64)
+        }
+        _ => false,
+    }
+}
+
+/// Coerces a list argument: float lists are kept (no copy); lists of other numbers become
+/// `List<Float64>`; NULL stays NULL.
+pub(crate) fn coerce_list(t: &DataType, function: &str, what: &str) -> Result<DataType> {
+    match t {
+        t if is_float_list(t) => Ok(t.clone()),
+        DataType::Null => Ok(DataType::Null),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+            if f.data_type().is_numeric() || f.data_type() == &DataType::Null =>
+        {
+            Ok(DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Float64,
+                true,
+            ))))
+        }
+        other => plan_err!("{function}: {what} must be an array of numbers, got {other}"),
+    }
+}
+
+/// Coerces a numeric scalar argument to Float64.
+pub(crate) fn coerce_number(t: &DataType, function: &str, what: &str) -> Result<DataType> {
+    if t.is_numeric() || t == &DataType::Null {
+        Ok(DataType::Float64)
+    } else {
+        plan_err!("{function}: {what} must be a number, got {t}")
+    }
+}
+
+/// A constant string argument, lower-cased.
+pub(crate) fn constant_string(
+    value: &ColumnarValue,
+    function: &'static str,
+    argument: &'static str,
+) -> Result<String> {
+    match value {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+        ) => Ok(s.to_ascii_lowercase()),
+        _ => Err(datafusion::error::DataFusionError::Execution(
+            crate::UdfError::NotConstant { function, argument }.to_string(),
+        )),
+    }
+}
+
+/// Covariance convention of XP spectra.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Convention {
+    /// `C = E R E` with the archive errors (the default).
+    Archive,
+    /// GaiaXPy: `C = E R E / standard_deviation^2`.
+    GaiaXpy,
+}
+
+impl Convention {
+    pub(crate) fn parse(s: &str, function: &'static str) -> Result<Self> {
+        match s {
+            "archive" => Ok(Convention::Archive),
+            "gaiaxpy" => Ok(Convention::GaiaXpy),
+            other => exec_err!(
+                "{function}: unknown covariance convention '{other}'; use 'archive' or 'gaiaxpy'"
+            ),
+        }
+    }
+}
+
+/// Writes the packed lower triangle of `scale * E R E` (n x n) into `out`.
+/// `errors` has `n` elements, `corr` has `n(n-1)/2`.
+pub(crate) fn packed_covariance(errors: &[f64], corr: Floats<'_>, scale: f64, out: &mut [f64]) {
+    let n = errors.len();
+    for i in 0..n {
+        let (ri, li) = (i * (i.saturating_sub(1)) / 2, i * (i + 1) / 2);
+        let ei = errors[i] * scale;
+        let row = &mut out[li..li + i + 1];
+        match corr {
+            Floats::F32(r) => {
+                for ((o, &e), &c) in row.iter_mut().zip(&errors[..i]).zip(&r[ri..ri + i]) {
+                    *o = ei * e * f64::from(c);
+                }
+            }
+            Floats::F64(r) => {
+                for ((o, &e), &c) in row.iter_mut().zip(&errors[..i]).zip(&r[ri..ri + i]) {
+                    *o = ei * e * c;
+                }
+            }
+        }
+        row[i] = ei * errors[i];
+    }
+}
+
+/// Dot product with four independent accumulators, so that it vectorises.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        acc[0] += x[0] * y[0];
+        acc[1] += x[1] * y[1];
+        acc[2] += x[2] * y[2];
+        acc[3] += x[3] * y[3];
+    }
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Smallest accepted Cholesky pivot relative to the diagonal element of S.
+const PIVOT_RTOL: f64 = 64.0 * f64::EPSILON;
+
+/// Scratch space for factorising `S = C_candidate + C_template` and solving for `d2`,
+/// reused across rows (no allocation per row).
+#[derive(Debug, Default)]
+pub(crate) struct Cholesky {
+    /// Packed lower triangle: S on input, L after factorisation.
+    l: Vec<f64>,
+    /// Forward-substitution solution `y = L^-1 delta`.
+    y: Vec<f64>,
+    /// `1 / L_jj`.
+    inv_diag: Vec<f64>,
+    /// Candidate errors as f64, times the covariance scale's square root.
+    errors: Vec<f64>,
+}
+
+impl Cholesky {
+    /// `d2 = delta^T S^-1 delta` over the leading `k x k` block (`k <= n`), where
+    /// `S = c_scale * E_c R_c E_c + template_cov` and `delta = c_coef_scale * x_c - t`.
+    /// None if the block is not (numerically) positive definite or an input is not finite.
+    #[allow(clippy::too_many_arguments)] // reason: the kernel's inputs, kept as plain slices
+    pub(crate) fn d2(
+        &mut self,
+        coefficients: Floats<'_>,
+        errors: Floats<'_>,
+        correlations: Floats<'_>,
+        cov_scale: f64,
+        coef_scale: f64,
+        template_coefficients: &[f64],
+        template_cov: &[f64],
+        k: usize,
+    ) -> Option<f64> {
+        let n = template_coefficients.len();
+        let k = k.min(n);
+        if coefficients.len() != n || errors.len() != n || correlations.len() != corr_len(n) {
+            return None;
+        }
+        if !errors.copy_finite(&mut self.errors) || !correlations.all_finite() {
+            return None;
+        }
+        let sqrt_scale = cov_scale.sqrt();
+        self.errors.iter_mut().for_each(|e| *e *= sqrt_scale);
+        self.l.resize(packed_len(n), 0.0);
+        self.y.resize(n, 0.0);
+        self.inv_diag.resize(n, 0.0);
+        let (l, y, inv_diag, e) = (
+            &mut self.l[..],
+            &mut self.y[..],
+            &mut self.inv_diag[..],
+            &self.errors[..],
+        );
+        let mut d2 = 0.0;
+        for i in 0..k {
+            let (li, ri) = (i * (i + 1) / 2, i * (i.saturating_sub(1)) / 2);
+            // Row i of S (j <= i).
+            let ei = e[i];
+            {
+                let row = &mut l[li..li + i + 1];
+                let trow = &template_cov[li..li + i + 1];
+                match correlations {
+                    Floats::F32(r) => {
+                        for (((o, &ej), &c), &t) in
+                            row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
+                        {
+                            *o = ei * ej * f64::from(c) + t;
+                        }
+                    }
+                    Floats::F64(r) => {
+                        for (((o, &ej), &c), &t) in
+                            row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
+                        {
+                            *o = ei * ej * c + t;
+                        }
+                    }
+                }
+                row[i] = ei * ei + trow[i];
+            }
+            // L_ij = (S_ij - sum_{m<j} L_im L_jm) / L_jj, rows before i are final.
+            let (done, rest) = l.split_at_mut(li);
+            let row = &mut rest[..i + 1];
+            for j in 0..i {
+                let lj = j * (j + 1) / 2;
+                let s = row[j] - dot(&row[..j], &done[lj..lj + j]);
+                row[j] = s * inv_diag[j];
+            }
+            let s_ii = row[i];
+            let pivot = s_ii - dot(&row[..i], &row[..i]);
+            // pivot_i = 1 / (S^-1)_ii >= lambda_min and S_ii <= lambda_max, so this rejects
+            // only condition numbers above ~7e13, where d2 would be rounding noise.
+            if pivot.is_nan() || pivot <= PIVOT_RTOL * s_ii || !pivot.is_finite() {
+                return None;
+            }
+            let lii = pivot.sqrt();
+            row[i] = lii;
+            inv_diag[i] = 1.0 / lii;
+            let delta = coef_scale * coefficients.get(i) - template_coefficients[i];
+            let yi = (delta - dot(&row[..i], &y[..i])) * inv_diag[i];
+            y[i] = yi;
+            d2 += yi * yi;
+        }
+        d2.is_finite().then_some(d2)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_data {
+    //! Readers of `../shared/reference/` for the kernel tests.
+    use std::fs::File;
+    use std::path::PathBuf;
+
+    use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Float64Type};
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    pub(crate) fn path(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/reference")
+            .join(name)
+    }
+
+    pub(crate) fn read(name: &str) -> RecordBatch {
+        let path = path(name);
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    }
+
+    pub(crate) fn f64s(b: &RecordBatch, name: &str) -> Vec<f64> {
+        let c = cast(b.column_by_name(name).unwrap(), &DataType::Float64).unwrap();
+        let a = c.as_primitive::<Float64Type>();
+        (0..a.len()).map(|i| a.value(i)).collect()
+    }
+
+    pub(crate) fn lists(b: &RecordBatch, name: &str) -> Vec<Option<Vec<f64>>> {
+        let c = b.column_by_name(name).unwrap();
+        let l = c.as_list::<i32>();
+        (0..l.len())
+            .map(|i| {
+                l.is_valid(i).then(|| {
+                    let v = l.value(i);
+                    v.as_primitive::<Float64Type>().values().to_vec()
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(l: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                out[i * n + j] = l[i * (i + 1) / 2 + j];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cholesky_solves_a_small_system() {
+        // S = [[4, 2], [2, 3]] from C_c = diag(1, 1) + template [[3, 2], [2, 2]].
+        let mut ch = Cholesky::default();
+        let template_cov = [3.0, 2.0, 2.0];
+        let d2 = ch
+            .d2(
+                Floats::F64(&[1.0, 1.0]),
+                Floats::F64(&[1.0, 1.0]),
+                Floats::F64(&[0.0]),
+                1.0,
+                1.0,
+                &[0.0, 0.0],
+                &template_cov,
+                2,
+            )
+            .unwrap();
+        // S^-1 = [[3, -2], [-2, 4]] / 8 -> (3 - 4 + 4) / 8.
+        assert!((d2 - 3.0 / 8.0).abs() < 1e-15, "{d2}");
+        let l = dense(&ch.l, 2);
+        assert!((l[0] - 2.0).abs() < 1e-15 && (l[2] - 1.0).abs() < 1e-15);
+        // Leading 1x1 block: 1 / 4.
+        let d1 = ch
+            .d2(
+                Floats::F64(&[1.0, 1.0]),
+                Floats::F64(&[1.0, 1.0]),
+                Floats::F64(&[0.0]),
+                1.0,
+                1.0,
+                &[0.0, 0.0],
+                &template_cov,
+                1,
+            )
+            .unwrap();
+        assert!((d1 - 0.25).abs() < 1e-15);
+    }
+
+    #[test]
+    fn not_positive_definite_wrong_lengths_and_nan_give_none() {
+        let mut ch = Cholesky::default();
+        // Correlation 1 and an equal template: S singular.
+        let singular = ch.d2(
+            Floats::F64(&[1.0, 2.0]),
+            Floats::F64(&[1.0, 1.0]),
+            Floats::F64(&[1.0]),
+            1.0,
+            1.0,
+            &[0.0, 0.0],
+            &[1.0, 1.0, 1.0],
+            2,
+        );
+        assert_eq!(singular, None);
+        let indefinite = ch.d2(
+            Floats::F64(&[1.0, 2.0]),
+            Floats::F64(&[1.0, 1.0]),
+            Floats::F64(&[-3.0]),
+            1.0,
+            1.0,
+            &[0.0, 0.0],
+            &[1.0, 0.0, 1.0],
+            2,
+        );
+        assert_eq!(indefinite, None);
+        let short = ch.d2(
+            Floats::F64(&[1.0]),
+            Floats::F64(&[1.0, 1.0]),
+            Floats::F64(&[0.0]),
+            1.0,
+            1.0,
+            &[0.0, 0.0],
+            &[1.0, 0.0, 1.0],
+            2,
+        );
+        assert_eq!(short, None);
+        let nan = ch.d2(
+            Floats::F64(&[1.0, 1.0]),
+            Floats::F64(&[f64::NAN, 1.0]),
+            Floats::F32(&[0.0]),
+            1.0,
+            1.0,
+            &[0.0, 0.0],
+            &[1.0, 0.0, 1.0],
+            2,
+        );
+        assert_eq!(nan, None);
+        let nan_coef = ch.d2(
+            Floats::F64(&[f64::NAN, 1.0]),
+            Floats::F64(&[1.0, 1.0]),
+            Floats::F32(&[0.0]),
+            1.0,
+            1.0,
+            &[0.0, 0.0],
+            &[1.0, 0.0, 1.0],
+            2,
+        );
+        assert_eq!(nan_coef, None);
+    }
+
+    #[test]
+    fn packed_covariance_is_e_r_e() {
+        let mut out = [0.0; 6];
+        packed_covariance(
+            &[1.0, 2.0, 3.0],
+            Floats::F64(&[0.5, 0.25, -0.5]),
+            1.0,
+            &mut out,
+        );
+        // (1,0): 1*2*0.5; (2,0): 3*1*0.25; (2,1): 3*2*-0.5.
+        assert_eq!(out, [1.0, 1.0, 4.0, 0.75, -3.0, 9.0]);
+    }
+}
