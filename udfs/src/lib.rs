@@ -26,9 +26,11 @@ pub mod gaia_healpix_index;
 pub mod geometry;
 pub mod in_unit;
 pub mod ivo_healpix_index;
+mod lists;
 pub mod rand;
 pub mod sign;
 pub mod spectra;
+pub mod timeseries;
 pub mod truncate;
 mod unit;
 
@@ -100,6 +102,8 @@ pub fn all_functions() -> Vec<ScalarUDF> {
             spectra::mahalanobis::Variant::FluxNorm,
         )),
         ScalarUDF::new_from_impl(spectra::chi2_pvalue::Chi2PvalueFunc::new()),
+        ScalarUDF::new_from_impl(timeseries::fourier_search::FourierSearchFunc::new()),
+        ScalarUDF::new_from_impl(timeseries::lomb_scargle::LombScargleFunc::new()),
     ]
 }
 
