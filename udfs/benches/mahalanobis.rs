@@ -14,6 +14,9 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 use parallax_udfs::spectra::mahalanobis::{MahalanobisFunc, Variant};
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 const ROWS: usize = 8192;
 const N: usize = 55;
 const NC: usize = N * (N - 1) / 2;
@@ -105,20 +108,26 @@ fn bench(c: &mut Criterion) {
             .iter()
             .map(|v| Arc::new(Field::new("a", v.data_type(), true)))
             .collect();
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                let out = f
-                    .invoke_with_args(ScalarFunctionArgs {
-                        args: a.clone(),
-                        arg_fields: arg_fields.clone(),
-                        number_rows: ROWS,
-                        return_field: Arc::new(Field::new("d2", DataType::Float64, true)),
-                        config_options: Arc::new(ConfigOptions::default()),
-                    })
-                    .expect("invoke");
-                black_box(out)
-            })
-        });
+        let run = || {
+            let out = f
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: a.clone(),
+                    arg_fields: arg_fields.clone(),
+                    number_rows: ROWS,
+                    return_field: Arc::new(Field::new("d2", DataType::Float64, true)),
+                    config_options: Arc::new(ConfigOptions::default()),
+                })
+                .expect("invoke");
+            black_box(out);
+        };
+        g.bench_function(name, |b| b.iter(run));
+        cpu_time::report(
+            &format!("mahalanobis/{name}"),
+            ROWS as u64,
+            "spectra",
+            3.0,
+            run,
+        );
     }
     g.finish();
 }

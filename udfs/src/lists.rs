@@ -51,14 +51,15 @@ impl Floats<'_> {
         }
     }
 
-    /// Bitwise equality (used to recognise a repeated template row).
+    /// Equal values (used to recognise a repeated template row). NaN never compares equal,
+    /// which only costs a recomputation. No early exit, so that the loop vectorises.
     pub(crate) fn same(&self, other: &Floats<'_>) -> bool {
         match (self, other) {
             (Floats::F32(a), Floats::F32(b)) => {
-                a.len() == b.len() && a.iter().zip(*b).all(|(x, y)| x.to_bits() == y.to_bits())
+                a.len() == b.len() && !a.iter().zip(*b).fold(false, |d, (x, y)| d | (x != y))
             }
             (Floats::F64(a), Floats::F64(b)) => {
-                a.len() == b.len() && a.iter().zip(*b).all(|(x, y)| x.to_bits() == y.to_bits())
+                a.len() == b.len() && !a.iter().zip(*b).fold(false, |d, (x, y)| d | (x != y))
             }
             _ => false,
         }

@@ -81,25 +81,46 @@ pub(crate) fn packed_covariance(errors: &[f64], corr: Floats<'_>, scale: f64, ou
     }
 }
 
-/// Dot product with four independent accumulators, so that it vectorises.
+/// Lanes of the dot products; rows of the factor are padded to a multiple of this.
+const LANE: usize = 4;
+
+/// `x` rounded up to a multiple of [`LANE`].
+const fn pad(x: usize) -> usize {
+    x.div_ceil(LANE) * LANE
+}
+
+/// Dot product of two slices whose length is a multiple of [`LANE`], with independent
+/// accumulators so that it vectorises and needs no remainder loop.
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANE));
+    let mut acc = [0.0f64; LANE];
+    for (x, y) in a.chunks_exact(LANE).zip(b.chunks_exact(LANE)) {
         acc[0] += x[0] * y[0];
         acc[1] += x[1] * y[1];
         acc[2] += x[2] * y[2];
         acc[3] += x[3] * y[3];
     }
-    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
+    (acc[0] + acc[2]) + (acc[1] + acc[3])
+}
+
+/// Two dot products sharing `l`: `(a . l, b . l)`, lengths a multiple of [`LANE`].
+#[inline(always)]
+fn dot2(a: &[f64], b: &[f64], l: &[f64]) -> (f64, f64) {
+    debug_assert!(a.len() == l.len() && b.len() == l.len() && l.len().is_multiple_of(LANE));
+    let mut x = [0.0f64; LANE];
+    let mut y = [0.0f64; LANE];
+    for ((a, b), l) in a
+        .chunks_exact(LANE)
+        .zip(b.chunks_exact(LANE))
+        .zip(l.chunks_exact(LANE))
+    {
+        for q in 0..LANE {
+            x[q] += a[q] * l[q];
+            y[q] += b[q] * l[q];
+        }
     }
-    s
+    ((x[0] + x[2]) + (x[1] + x[3]), (y[0] + y[2]) + (y[1] + y[3]))
 }
 
 /// Smallest accepted Cholesky pivot relative to the diagonal element of S.
@@ -107,11 +128,18 @@ const PIVOT_RTOL: f64 = 64.0 * f64::EPSILON;
 
 /// Scratch space for factorising `S = C_candidate + C_template` and solving for `d2`,
 /// reused across rows (no allocation per row).
+///
+/// Layout: row `i` of the lower factor starts at `offsets[i]` and holds `pad(i + 1)` values;
+/// its diagonal slot and the padding stay zero (the diagonal lives in `inv_diag`), so every
+/// inner product runs over a multiple of [`LANE`] values: the extra terms multiply a zero.
 #[derive(Debug, Default)]
 pub(crate) struct Cholesky {
-    /// Packed lower triangle: S on input, L after factorisation.
+    /// Rows of S on input, of L after factorisation (strictly lower part).
     l: Vec<f64>,
-    /// Forward-substitution solution `y = L^-1 delta`.
+    offsets: Vec<usize>,
+    /// Size the layout was built for.
+    n: usize,
+    /// Forward-substitution solution `y = L^-1 delta`, zero beyond the current row.
     y: Vec<f64>,
     /// `1 / L_jj`.
     inv_diag: Vec<f64>,
@@ -120,6 +148,22 @@ pub(crate) struct Cholesky {
 }
 
 impl Cholesky {
+    fn layout(&mut self, n: usize) {
+        if self.n == n && !self.offsets.is_empty() {
+            return;
+        }
+        self.offsets.clear();
+        let mut off = 0;
+        for i in 0..n {
+            self.offsets.push(off);
+            off += pad(i + 1);
+        }
+        self.l = vec![0.0; off];
+        self.y = vec![0.0; pad(n + 1)];
+        self.inv_diag = vec![0.0; n];
+        self.n = n;
+    }
+
     /// `d2 = delta^T S^-1 delta` over the leading `k x k` block (`k <= n`), where
     /// `S = c_scale * E_c R_c E_c + template_cov` and `delta = c_coef_scale * x_c - t`.
     /// None if the block is not (numerically) positive definite or an input is not finite.
@@ -145,63 +189,91 @@ impl Cholesky {
         }
         let sqrt_scale = cov_scale.sqrt();
         self.errors.iter_mut().for_each(|e| *e *= sqrt_scale);
-        self.l.resize(packed_len(n), 0.0);
-        self.y.resize(n, 0.0);
-        self.inv_diag.resize(n, 0.0);
-        let (l, y, inv_diag, e) = (
+        self.layout(n);
+        self.y.fill(0.0);
+        let (l, y, inv_diag, e, offsets) = (
             &mut self.l[..],
             &mut self.y[..],
             &mut self.inv_diag[..],
             &self.errors[..],
+            &self.offsets[..],
         );
-        let mut d2 = 0.0;
-        for i in 0..k {
-            let (li, ri) = (i * (i + 1) / 2, i * (i.saturating_sub(1)) / 2);
-            // Row i of S (j <= i).
+        // Rows of S, strictly lower part (the diagonal slot stays 0); returns S_ii.
+        let build = |l: &mut [f64], i: usize| -> f64 {
+            let (oi, ti, ri) = (offsets[i], i * (i + 1) / 2, i * (i.saturating_sub(1)) / 2);
             let ei = e[i];
-            {
-                let row = &mut l[li..li + i + 1];
-                let trow = &template_cov[li..li + i + 1];
-                match correlations {
-                    Floats::F32(r) => {
-                        for (((o, &ej), &c), &t) in
-                            row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
-                        {
-                            *o = ei * ej * f64::from(c) + t;
-                        }
-                    }
-                    Floats::F64(r) => {
-                        for (((o, &ej), &c), &t) in
-                            row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
-                        {
-                            *o = ei * ej * c + t;
-                        }
+            let trow = &template_cov[ti..ti + i + 1];
+            let row = &mut l[oi..oi + i];
+            match correlations {
+                Floats::F32(r) => {
+                    for (((o, &ej), &c), &t) in
+                        row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
+                    {
+                        *o = ei * ej * f64::from(c) + t;
                     }
                 }
-                row[i] = ei * ei + trow[i];
+                Floats::F64(r) => {
+                    for (((o, &ej), &c), &t) in
+                        row.iter_mut().zip(&e[..i]).zip(&r[ri..ri + i]).zip(trow)
+                    {
+                        *o = ei * ej * c + t;
+                    }
+                }
             }
-            // L_ij = (S_ij - sum_{m<j} L_im L_jm) / L_jj, rows before i are final.
-            let (done, rest) = l.split_at_mut(li);
-            let row = &mut rest[..i + 1];
-            for j in 0..i {
-                let lj = j * (j + 1) / 2;
-                let s = row[j] - dot(&row[..j], &done[lj..lj + j]);
-                row[j] = s * inv_diag[j];
-            }
-            let s_ii = row[i];
-            let pivot = s_ii - dot(&row[..i], &row[..i]);
-            // pivot_i = 1 / (S^-1)_ii >= lambda_min and S_ii <= lambda_max, so this rejects
-            // only condition numbers above ~7e13, where d2 would be rounding noise.
-            if pivot.is_nan() || pivot <= PIVOT_RTOL * s_ii || !pivot.is_finite() {
+            ei * ei + trow[i]
+        };
+        // 1 / L_ii from S_ii and the finished strict part of row i, or None if not PD.
+        let pivot = |row: &[f64], s_ii: f64| -> Option<f64> {
+            let p = s_ii - dot(row, row);
+            // p = 1 / (S^-1)_ii >= lambda_min and S_ii <= lambda_max, so this rejects only
+            // condition numbers above ~7e13, where d2 would be rounding noise.
+            if p.is_nan() || p <= PIVOT_RTOL * s_ii || !p.is_finite() {
                 return None;
             }
-            let lii = pivot.sqrt();
-            row[i] = lii;
-            inv_diag[i] = 1.0 / lii;
+            Some(1.0 / p.sqrt())
+        };
+        let mut d2 = 0.0;
+        let mut i = 0;
+        // Rows i and i + 1 together: each finished row j is loaded once for both.
+        while i < k {
+            let two = i + 1 < k;
+            let s_a = build(l, i);
+            let s_b = if two { build(l, i + 1) } else { 0.0 };
+            let (oi, m_a) = (offsets[i], pad(i));
+            let (done, rest) = l.split_at_mut(oi);
+            let (row_a, row_b) = rest.split_at_mut(pad(i + 1));
+            let row_b = if two {
+                &mut row_b[..pad(i + 2)]
+            } else {
+                &mut row_b[..0]
+            };
+            for j in 0..i {
+                let (oj, m) = (offsets[j], pad(j));
+                let lj = &done[oj..oj + m];
+                if two {
+                    let (da, db) = dot2(&row_a[..m], &row_b[..m], lj);
+                    row_a[j] = (row_a[j] - da) * inv_diag[j];
+                    row_b[j] = (row_b[j] - db) * inv_diag[j];
+                } else {
+                    row_a[j] = (row_a[j] - dot(&row_a[..m], lj)) * inv_diag[j];
+                }
+            }
+            inv_diag[i] = pivot(&row_a[..m_a], s_a)?;
             let delta = coef_scale * coefficients.get(i) - template_coefficients[i];
-            let yi = (delta - dot(&row[..i], &y[..i])) * inv_diag[i];
+            let yi = (delta - dot(&row_a[..m_a], &y[..m_a])) * inv_diag[i];
             y[i] = yi;
             d2 += yi * yi;
+            if two {
+                let ib = i + 1;
+                let m_b = pad(ib);
+                row_b[i] = (row_b[i] - dot(&row_b[..m_a], &row_a[..m_a])) * inv_diag[i];
+                inv_diag[ib] = pivot(&row_b[..m_b], s_b)?;
+                let delta = coef_scale * coefficients.get(ib) - template_coefficients[ib];
+                let yb = (delta - dot(&row_b[..m_b], &y[..m_b])) * inv_diag[ib];
+                y[ib] = yb;
+                d2 += yb * yb;
+            }
+            i += 2;
         }
         d2.is_finite().then_some(d2)
     }
@@ -260,16 +332,6 @@ pub(crate) mod test_data {
 mod tests {
     use super::*;
 
-    fn dense(l: &[f64], n: usize) -> Vec<f64> {
-        let mut out = vec![0.0; n * n];
-        for i in 0..n {
-            for j in 0..=i {
-                out[i * n + j] = l[i * (i + 1) / 2 + j];
-            }
-        }
-        out
-    }
-
     #[test]
     fn cholesky_solves_a_small_system() {
         // S = [[4, 2], [2, 3]] from C_c = diag(1, 1) + template [[3, 2], [2, 2]].
@@ -289,8 +351,6 @@ mod tests {
             .unwrap();
         // S^-1 = [[3, -2], [-2, 4]] / 8 -> (3 - 4 + 4) / 8.
         assert!((d2 - 3.0 / 8.0).abs() < 1e-15, "{d2}");
-        let l = dense(&ch.l, 2);
-        assert!((l[0] - 2.0).abs() < 1e-15 && (l[2] - 1.0).abs() < 1e-15);
         // Leading 1x1 block: 1 / 4.
         let d1 = ch
             .d2(
