@@ -13,6 +13,9 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl};
 use parallax_udfs::timeseries::fourier_search::FourierSearchFunc;
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 const ROWS: usize = 64;
 const EPOCHS: usize = 55;
 
@@ -83,21 +86,27 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("fourier_search");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(10);
-    g.bench_function("55_epochs_50000_freq", |b| {
-        b.iter(|| {
-            let out = f
-                .invoke_with_args(ScalarFunctionArgs {
-                    args: args.clone(),
-                    arg_fields: arg_fields.clone(),
-                    number_rows: ROWS,
-                    return_field: Arc::new(Field::new("r", ret.clone(), true)),
-                    config_options: Arc::new(ConfigOptions::default()),
-                })
-                .expect("invoke");
-            black_box(out)
-        })
-    });
+    let run = || {
+        let out = f
+            .invoke_with_args(ScalarFunctionArgs {
+                args: args.clone(),
+                arg_fields: arg_fields.clone(),
+                number_rows: ROWS,
+                return_field: Arc::new(Field::new("r", ret.clone(), true)),
+                config_options: Arc::new(ConfigOptions::default()),
+            })
+            .expect("invoke");
+        black_box(out);
+    };
+    g.bench_function("55_epochs_50000_freq", |b| b.iter(run));
     g.finish();
+    cpu_time::report(
+        "fourier_search/55_epochs_50000_freq",
+        ROWS as u64,
+        "light curves",
+        3.0,
+        run,
+    );
 }
 
 criterion_group!(benches, bench);

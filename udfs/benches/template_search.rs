@@ -15,6 +15,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
 const ROWS: usize = 100_000;
 const BATCH: usize = 8192;
 const N: usize = 55;
@@ -148,6 +151,21 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("parquet_bytes", |b| b.iter(run));
     g.finish();
+    let mut run_once = || {
+        run();
+    };
+    cpu_time::report(
+        "template_search_100k",
+        ROWS as u64,
+        "spectra",
+        5.0,
+        &mut run_once,
+    );
+    println!(
+        "template_search_100k: Parquet file {:.1} MB ({:.0} bytes per spectrum)",
+        bytes as f64 / 1e6,
+        bytes as f64 / ROWS as f64
+    );
 }
 
 criterion_group!(benches, bench);
