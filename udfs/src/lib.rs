@@ -21,6 +21,7 @@
 //!
 //! [`Documentation`]: datafusion::logical_expr::Documentation
 
+pub mod aggregates;
 pub mod distance;
 pub mod gaia_healpix_index;
 pub mod geometry;
@@ -107,10 +108,15 @@ pub fn all_functions() -> Vec<ScalarUDF> {
     ]
 }
 
-/// Registers [`all_functions`] in `ctx`.
+pub use aggregates::all_aggregates;
+
+/// Registers [`all_functions`] and [`all_aggregates`] in `ctx`.
 pub fn register_all(ctx: &SessionContext) {
     for f in all_functions() {
         ctx.register_udf(f);
+    }
+    for f in all_aggregates() {
+        ctx.register_udaf(f);
     }
 }
 
@@ -131,6 +137,19 @@ mod tests {
                 f.name(),
                 doc.syntax_example
             );
+            assert!(doc.sql_example.is_some(), "{} has no example", f.name());
+            assert!(doc.arguments.is_some(), "{} has no arguments", f.name());
+        }
+    }
+
+    #[test]
+    fn every_aggregate_is_documented() {
+        for f in all_aggregates() {
+            let doc = f
+                .documentation()
+                .unwrap_or_else(|| panic!("{} has no documentation", f.name()));
+            assert!(!doc.description.is_empty(), "{}", f.name());
+            assert!(doc.syntax_example.starts_with(f.name()), "{}", f.name());
             assert!(doc.sql_example.is_some(), "{} has no example", f.name());
             assert!(doc.arguments.is_some(), "{} has no arguments", f.name());
         }
