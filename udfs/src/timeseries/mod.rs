@@ -3,11 +3,13 @@
 //! Baluev's (2008, MNRAS 385, 1279) false-alarm probability of the highest peak.
 //!
 //! On a uniform grid `f_k = fmin + k df` the periodogram is evaluated exactly (no
-//! approximation) with a trigonometric recurrence: per epoch, `(cos, sin)` of the phase is
-//! rotated by the constant step `2 pi df t_i`, so each frequency costs a dozen multiply-adds
-//! per epoch and no trigonometric call; the phases are recomputed directly every
-//! [`RESEED`] frequencies so rounding cannot accumulate. The epochs are processed in lanes of
-//! two with separate accumulators, which the compiler vectorises.
+//! approximation) with a trigonometric recurrence, in blocks of eight frequencies: per
+//! epoch, the phases of the block are the epoch's current `(cos, sin)` rotated by the fixed
+//! angles `b 2 pi df t_i`, `b = 0..8`, the six weighted sums of the eight frequencies
+//! accumulate in vector registers (the compiler vectorises across the block, with AVX2 and
+//! FMA when the CPU has them), and the phase then advances by eight steps. No trigonometric
+//! call per frequency; the phases are recomputed directly every [`RESEED`] frequencies so
+//! rounding cannot accumulate.
 //!
 //! Power, with weights `w_i = 1 / dy_i^2` normalised to sum 1 and `y` centred on its weighted
 //! mean: `p = (SS YC^2 + CC YS^2 - 2 CS YC YS) / (YY (CC SS - CS^2))` where `YC = sum w y cos`,
@@ -29,9 +31,8 @@ pub(crate) const DEFAULT_N_FREQ: usize = 50_000;
 pub(crate) const MAX_N_FREQ: usize = 10_000_000;
 /// Frequencies between two direct evaluations of the phases.
 pub(crate) const RESEED: usize = 256;
-/// Epochs per vector step: two f64 fill an SSE2 register; four need more registers than the
-/// six accumulators leave (measured ~20% slower).
-const LANES: usize = 2;
+/// Padding of the epoch arrays (kept a multiple of four; the sweep uses the `n` real epochs).
+const LANES: usize = 4;
 
 /// A uniform frequency grid `f_k = fmin + k df`, `k = 0..n`, `df = (fmax - fmin) / (n - 1)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,6 +126,9 @@ pub(crate) struct LightCurve {
     cos: Vec<f64>,
     sin: Vec<f64>,
     cos_step: Vec<f64>,
+    /// Per epoch, cos and sin of 0..B frequency steps (B values each).
+    rot_cos: Vec<f64>,
+    rot_sin: Vec<f64>,
     sin_step: Vec<f64>,
 }
 
@@ -198,39 +202,98 @@ impl LightCurve {
 
     /// Evaluates the periodogram on `grid`, calling `each(k, power)` in order.
     pub(crate) fn periodogram(&mut self, grid: &Grid, mut each: impl FnMut(usize, f64)) {
-        let padded = self.t.len();
-        let two_pi = std::f64::consts::TAU;
-        let df = grid.df();
-        self.cos.resize(padded, 1.0);
-        self.sin.resize(padded, 0.0);
+        self.prepare_sweep();
+        self.sweep(grid, &mut each);
+    }
+
+    fn prepare_sweep(&mut self) {
+        self.cos.resize(self.n, 1.0);
+        self.sin.resize(self.n, 0.0);
         self.cos_step.clear();
         self.sin_step.clear();
-        for &t in &self.t {
-            let (s, c) = (two_pi * df * t).sin_cos();
+    }
+
+    /// The frequency loop in blocks of eight frequencies, with AVX2 and FMA when the CPU has
+    /// them, else baseline SSE2. Eight frequencies per block keep two independent vector
+    /// chains per sum in flight (four were latency-bound: ~245 against ~665 light curves per
+    /// CPU-second with AVX2, ~170 against ~300 with SSE2; sixteen gain < 5%).
+    fn sweep(&mut self, grid: &Grid, each: &mut dyn FnMut(usize, f64)) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: `sweep_avx2` only needs the AVX2 and FMA instructions, which the CPU
+            // was just checked to support.
+            #[allow(unsafe_code)]
+            unsafe {
+                return self.sweep_avx2(grid, each);
+            }
+        }
+        self.sweep_with::<8, false>(grid, each);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn sweep_avx2(&mut self, grid: &Grid, each: &mut dyn FnMut(usize, f64)) {
+        self.sweep_with::<8, true>(grid, each);
+    }
+
+    /// The frequencies in blocks of `B` (one vector of `B` f64): per epoch, the phases of the
+    /// block come from the epoch's current `(cos, sin)` times the fixed rotations by
+    /// `0..B` steps, the six sums of the `B` frequencies accumulate in registers, and the
+    /// epoch's phase then advances by `B` steps.
+    #[inline(always)]
+    fn sweep_with<const B: usize, const FMA: bool>(
+        &mut self,
+        grid: &Grid,
+        each: &mut dyn FnMut(usize, f64),
+    ) {
+        let two_pi = std::f64::consts::TAU;
+        let n = self.n;
+        let df = grid.df();
+        self.rot_cos.clear();
+        self.rot_sin.clear();
+        for &t in &self.t[..n] {
+            for b in 0..B {
+                let (s, c) = (two_pi * df * t * b as f64).sin_cos();
+                self.rot_cos.push(c);
+                self.rot_sin.push(s);
+            }
+            let (s, c) = (two_pi * df * t * B as f64).sin_cos();
             self.cos_step.push(c);
             self.sin_step.push(s);
         }
         let mut k = 0;
         while k < grid.n {
             let f = grid.frequency(k);
-            for ((c, s), &t) in self.cos.iter_mut().zip(self.sin.iter_mut()).zip(&self.t) {
+            for ((c, s), &t) in self
+                .cos
+                .iter_mut()
+                .zip(self.sin.iter_mut())
+                .zip(&self.t[..n])
+            {
                 // Reduce the phase in cycles first: f t can be thousands of cycles.
                 let cycles = (f * t).rem_euclid(1.0);
                 (*s, *c) = (two_pi * cycles).sin_cos();
             }
             let end = (k + RESEED).min(grid.n);
-            for kk in k..end {
-                // One frequency per pass: with two, the accumulators no longer fit in the
-                // SSE registers and it is slower.
-                let [a] = step::<1>(
-                    &mut self.cos,
-                    &mut self.sin,
-                    &self.cos_step,
-                    &self.sin_step,
-                    &self.w,
-                    &self.wy,
+            let mut kk = k;
+            while kk < end {
+                let a = block::<B, FMA>(
+                    &mut self.cos[..n],
+                    &mut self.sin[..n],
+                    self.rot_cos.as_chunks::<B>().0,
+                    self.rot_sin.as_chunks::<B>().0,
+                    &self.cos_step[..n],
+                    &self.sin_step[..n],
+                    &self.w[..n],
+                    &self.wy[..n],
                 );
-                each(kk, power(&a, self.yy));
+                let [a0, a1, a2, a3, a4, a5] = &a;
+                for b in 0..B.min(end - kk) {
+                    let sums = [a0[b], a1[b], a2[b], a3[b], a4[b], a5[b]];
+                    each(kk + b, power(&sums, self.yy));
+                }
+                kk += B;
             }
             k = end;
         }
@@ -250,51 +313,55 @@ fn power(a: &[f64; 6], yy: f64) -> f64 {
     if p.is_finite() { p } else { 0.0 }
 }
 
-/// `F` consecutive frequencies in one pass over the epochs: accumulates the sums of each and
-/// advances every epoch's phase by `F` steps (loading and storing the phases once).
+/// `x * y + acc`, fused when `FMA` (only inside code compiled for FMA).
 #[inline(always)]
-fn step<const F: usize>(
+fn madd<const FMA: bool>(x: f64, y: f64, acc: f64) -> f64 {
+    if FMA { x.mul_add(y, acc) } else { acc + x * y }
+}
+
+/// One block of `B` consecutive frequencies (see `sweep_with`); advances every epoch's phase
+/// by `B` steps.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // reason: the kernel's slices, kept apart for vectorising
+fn block<const B: usize, const FMA: bool>(
     cos: &mut [f64],
     sin: &mut [f64],
+    rot_cos: &[[f64; B]],
+    rot_sin: &[[f64; B]],
     cos_step: &[f64],
     sin_step: &[f64],
     w: &[f64],
     wy: &[f64],
-) -> [[f64; 6]; F] {
-    let (c, _) = cos.as_chunks_mut::<LANES>();
-    let (s, _) = sin.as_chunks_mut::<LANES>();
-    let (cd, _) = cos_step.as_chunks::<LANES>();
-    let (sd, _) = sin_step.as_chunks::<LANES>();
-    let (w, _) = w.as_chunks::<LANES>();
-    let (wy, _) = wy.as_chunks::<LANES>();
-    let n = c.len();
-    let (s, cd, sd, w, wy) = (&mut s[..n], &cd[..n], &sd[..n], &w[..n], &wy[..n]);
-    let mut acc = [[[0.0f64; LANES]; 6]; F];
-    for q in 0..n {
-        let (c4, s4, cd4, sd4, w4, wy4) = (&mut c[q], &mut s[q], &cd[q], &sd[q], &w[q], &wy[q]);
-        for l in 0..LANES {
-            let (mut ci, mut si) = (c4[l], s4[l]);
-            for a in acc.iter_mut() {
-                let wc = w4[l] * ci;
-                a[0][l] += wc;
-                a[1][l] += w4[l] * si;
-                a[2][l] += wy4[l] * ci;
-                a[3][l] += wy4[l] * si;
-                a[4][l] += wc * ci;
-                a[5][l] += wc * si;
-                (ci, si) = (ci * cd4[l] - si * sd4[l], si * cd4[l] + ci * sd4[l]);
-            }
-            c4[l] = ci;
-            s4[l] = si;
+) -> [[f64; B]; 6] {
+    let n = cos.len();
+    let (sin, rot_cos, rot_sin, cos_step, sin_step, w, wy) = (
+        &mut sin[..n],
+        &rot_cos[..n],
+        &rot_sin[..n],
+        &cos_step[..n],
+        &sin_step[..n],
+        &w[..n],
+        &wy[..n],
+    );
+    let mut acc = [[0.0f64; B]; 6];
+    for i in 0..n {
+        let (ci, si, wi, wyi) = (cos[i], sin[i], w[i], wy[i]);
+        let (rc, rs) = (&rot_cos[i], &rot_sin[i]);
+        for b in 0..B {
+            let cb = madd::<FMA>(ci, rc[b], -(si * rs[b]));
+            let sb = madd::<FMA>(si, rc[b], ci * rs[b]);
+            let wc = wi * cb;
+            acc[0][b] += wc;
+            acc[1][b] = madd::<FMA>(wi, sb, acc[1][b]);
+            acc[2][b] = madd::<FMA>(wyi, cb, acc[2][b]);
+            acc[3][b] = madd::<FMA>(wyi, sb, acc[3][b]);
+            acc[4][b] = madd::<FMA>(wc, cb, acc[4][b]);
+            acc[5][b] = madd::<FMA>(wc, sb, acc[5][b]);
         }
+        cos[i] = ci * cos_step[i] - si * sin_step[i];
+        sin[i] = si * cos_step[i] + ci * sin_step[i];
     }
-    let mut out = [[0.0; 6]; F];
-    for (o, a) in out.iter_mut().zip(&acc) {
-        for (o, a) in o.iter_mut().zip(a) {
-            *o = a.iter().sum();
-        }
-    }
-    out
+    acc
 }
 
 /// The maximum frequency astropy's `false_alarm_probability` uses for `fmax`: rounded onto
@@ -386,6 +453,14 @@ mod tests {
         });
         assert!(worst < 1e-10, "{worst}");
         assert!(best.1 > 0.5, "{best:?}");
+        // The portable (SSE2) path too, whatever this CPU dispatches to.
+        let mut worst: f64 = 0.0;
+        lc.prepare_sweep();
+        lc.sweep_with::<8, false>(&grid, &mut |k, p| {
+            let d = direct_power(&t, &y, &dy, grid.frequency(k));
+            worst = worst.max((p - d).abs());
+        });
+        assert!(worst < 1e-10, "portable: {worst}");
     }
 
     #[test]
