@@ -154,11 +154,12 @@ fn bench(c: &mut Criterion) {
     let mut run_once = || {
         run();
     };
-    cpu_time::report(
+    cpu_time::report_process(
         "template_search_100k",
         ROWS as u64,
+        bytes,
         "spectra",
-        5.0,
+        10.0,
         &mut run_once,
     );
     println!(
