@@ -418,3 +418,29 @@ async fn fourier_search_recovers_the_planted_periods() {
     );
     assert_eq!(bright_ok, bright, "bright sinusoids recovered");
 }
+
+/// The template search runs as a streaming top-k (a sort that keeps `TOP` rows) over a join
+/// whose template side is the one-row subquery, not as a full sort of the catalogue.
+#[tokio::test]
+async fn template_search_is_a_streaming_top_k() {
+    let engine = engine().await;
+    let q = format!(
+        "SELECT TOP 10 c.source_id, \
+         mahalanobis({CAND_BP}, {CAND_RP}, {TMPL_BP}, {TMPL_RP}) AS d2 \
+         FROM gaiadr3.xp_continuous_mean_spectrum AS c, \
+         (SELECT * FROM gaiadr3.xp_continuous_mean_spectrum WHERE source_id = 1) AS t \
+         ORDER BY d2"
+    );
+    let plan = engine.plan(&q).await.expect("plan");
+    let physical = engine
+        .context()
+        .state()
+        .create_physical_plan(&plan)
+        .await
+        .expect("physical plan");
+    let text = datafusion::physical_plan::displayable(physical.as_ref())
+        .indent(false)
+        .to_string();
+    eprintln!("{text}");
+    assert!(text.contains("TopK(fetch=10)"), "{text}");
+}
