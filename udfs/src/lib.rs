@@ -28,6 +28,7 @@
 //!
 //! [`Documentation`]: datafusion::logical_expr::Documentation
 
+pub mod aggregates;
 pub mod crossmatch;
 pub mod distance;
 pub mod epoch_prop;
@@ -37,8 +38,11 @@ pub mod geometry;
 pub mod in_unit;
 pub mod ivo_healpix_center;
 pub mod ivo_healpix_index;
+mod lists;
 pub mod rand;
 pub mod sign;
+pub mod spectra;
+pub mod timeseries;
 pub mod truncate;
 mod unit;
 
@@ -110,6 +114,22 @@ pub fn all_functions() -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(ivo_healpix_center::IvoHealpixCenterFunc::new()),
         ScalarUDF::new_from_impl(epoch_prop::EpochPropFunc::new()),
         ScalarUDF::new_from_impl(epoch_prop_pos::EpochPropPosFunc::new()),
+        ScalarUDF::new_from_impl(spectra::xp_covariance::XpCovarianceFunc::new()),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::Full,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::Relevant,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::GaiaXpy,
+        )),
+        ScalarUDF::new_from_impl(spectra::mahalanobis::MahalanobisFunc::new(
+            spectra::mahalanobis::Variant::FluxNorm,
+        )),
+        ScalarUDF::new_from_impl(spectra::chi2_pvalue::Chi2PvalueFunc::new()),
+        ScalarUDF::new_from_impl(timeseries::fourier_search::FourierSearchFunc::new()),
+        ScalarUDF::new_from_impl(timeseries::lomb_scargle::LombScargleFunc::new()),
     ]
 }
 
@@ -129,7 +149,10 @@ pub fn optimizer_rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     ]
 }
 
-/// Registers [`all_functions`], [`table_functions`] and [`optimizer_rules`] in `ctx`.
+pub use aggregates::all_aggregates;
+
+/// Registers [`all_functions`], [`all_aggregates`], [`table_functions`] and
+/// [`optimizer_rules`] in `ctx`.
 pub fn register_all(ctx: &SessionContext) {
     for f in all_functions() {
         ctx.register_udf(f);
@@ -139,6 +162,9 @@ pub fn register_all(ctx: &SessionContext) {
     }
     for rule in optimizer_rules() {
         ctx.add_optimizer_rule(rule);
+    }
+    for f in all_aggregates() {
+        ctx.register_udaf(f);
     }
 }
 
@@ -159,6 +185,19 @@ mod tests {
                 f.name(),
                 doc.syntax_example
             );
+            assert!(doc.sql_example.is_some(), "{} has no example", f.name());
+            assert!(doc.arguments.is_some(), "{} has no arguments", f.name());
+        }
+    }
+
+    #[test]
+    fn every_aggregate_is_documented() {
+        for f in all_aggregates() {
+            let doc = f
+                .documentation()
+                .unwrap_or_else(|| panic!("{} has no documentation", f.name()));
+            assert!(!doc.description.is_empty(), "{}", f.name());
+            assert!(doc.syntax_example.starts_with(f.name()), "{}", f.name());
             assert!(doc.sql_example.is_some(), "{} has no example", f.name());
             assert!(doc.arguments.is_some(), "{} has no arguments", f.name());
         }

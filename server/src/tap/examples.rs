@@ -155,6 +155,47 @@ pub const EXAMPLES: &[Example] = &[
                 WHERE g.phot_g_mean_mag < 15",
     },
     Example {
+        id: "xp-template-search",
+        name: "XP spectra most similar to a template",
+        description: "Squared Mahalanobis distance between every XP spectrum and a template \
+                      spectrum (here the first one; use WHERE source_id = ... for yours) with the \
+                      full BP and RP covariances, nearest first, with its chi-square p-value for \
+                      110 degrees of freedom.",
+        tables: &["gaiadr3.xp_continuous_mean_spectrum"],
+        query: "SELECT TOP 10 c.source_id,\n\
+                mahalanobis(c.bp_coefficients, c.bp_coefficient_errors, c.bp_coefficient_correlations,\n\
+                c.rp_coefficients, c.rp_coefficient_errors, c.rp_coefficient_correlations,\n\
+                t.bp_coefficients, t.bp_coefficient_errors, t.bp_coefficient_correlations,\n\
+                t.rp_coefficients, t.rp_coefficient_errors, t.rp_coefficient_correlations) AS d2\n\
+                FROM gaiadr3.xp_continuous_mean_spectrum AS c,\n\
+                (SELECT TOP 1 * FROM gaiadr3.xp_continuous_mean_spectrum ORDER BY source_id) AS t\n\
+                ORDER BY d2",
+    },
+    Example {
+        id: "period-search",
+        name: "Period search in G-band light curves",
+        description: "The highest peak of the generalised Lomb-Scargle periodogram of each \
+                      G-band light curve (0.001 to 10 per day) with its Baluev false-alarm \
+                      probability, most significant first.",
+        tables: &["gaiadr3.epoch_photometry"],
+        query: "SELECT TOP 20 source_id,\n\
+                get_field(fourier_search(g_transit_time, g_transit_flux, g_transit_flux_error), 'best_period') AS period,\n\
+                get_field(fourier_search(g_transit_time, g_transit_flux, g_transit_flux_error), 'fap') AS fap\n\
+                FROM gaiadr3.epoch_photometry\nORDER BY fap",
+    },
+    Example {
+        id: "robust-statistics",
+        name: "Robust parallax statistics",
+        description: "Median, median absolute deviation, 3-sigma-clipped mean and standard \
+                      deviation, and the inverse-variance weighted mean with its error, of the \
+                      parallaxes of bright stars.",
+        tables: &["gaiadr3.gaia_source"],
+        query: "SELECT median(parallax) AS med, mad(parallax) AS mad,\n\
+                sigma_clipped_mean(parallax, 3) AS clipped_mean, sigma_clipped_std(parallax, 3) AS clipped_std,\n\
+                weighted_mean(parallax, parallax_error) AS wmean, weighted_mean_error(parallax, parallax_error) AS wmean_error\n\
+                FROM gaiadr3.gaia_source\nWHERE phot_g_mean_mag < 15",
+    },
+    Example {
         id: "tap-schema",
         name: "Tables of this service",
         description: "TAP_SCHEMA is queryable like any other table.",

@@ -43,7 +43,10 @@ const FEATURES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// User-defined functions (TAPRegExt features-udf), as `(form, description)`.
+/// User-defined functions (TAPRegExt features-udf), as `(form, description)`. taplint parses
+/// the forms with the ADQL library's FunctionDef: parameter names must not contain '_', and
+/// array types (no ADQL syntax for them) are written `DOUBLE ARRAY`, which it keeps as an
+/// unknown type.
 const UDFS: &[(&str, &str)] = &[
     (
         "gaia_healpix_index(norder INTEGER, source_id BIGINT) -> BIGINT",
@@ -83,6 +86,135 @@ const UDFS: &[(&str, &str)] = &[
          pmra DOUBLE PRECISION, pmdec DOUBLE PRECISION, rv DOUBLE PRECISION, \
          refepoch DOUBLE PRECISION, targetepoch DOUBLE PRECISION) -> POINT",
         "The same as epoch_prop_pos (IVOA UDF catalogue name).",
+    ),
+    (
+        "xp_covariance(errors DOUBLE ARRAY, correlations DOUBLE ARRAY) -> DOUBLE ARRAY",
+        "The 55 x 55 covariance (3025 values, row-major) of one XP band: C_ij = e_i e_j R_ij (archive errors).",
+    ),
+    (
+        "xp_covariance(errors DOUBLE ARRAY, correlations DOUBLE ARRAY, stddev DOUBLE, convention VARCHAR) -> DOUBLE ARRAY",
+        "The XP band covariance with convention 'archive' (default) or 'gaiaxpy' (divided by standard_deviation^2).",
+    ),
+    (
+        "xp_covariance(errors DOUBLE ARRAY, correlations DOUBLE ARRAY, stddev DOUBLE, convention VARCHAR, nrelevant INTEGER) -> DOUBLE ARRAY",
+        "The leading k x k block (k = n_relevant_bases) of the XP band covariance, k*k values row-major.",
+    ),
+    (
+        "mahalanobis(coef DOUBLE ARRAY, err DOUBLE ARRAY, corr DOUBLE ARRAY, tcoef DOUBLE ARRAY, terr DOUBLE ARRAY, tcorr DOUBLE ARRAY) -> DOUBLE",
+        "Squared Mahalanobis distance between XP spectra with full covariances: per band delta^T (C_x + C_t)^-1 delta by Cholesky, d2 = d2_BP + d2_RP; arguments: the candidate's arrays, then the template's. NULL when a band is missing or the sum is not positive definite. (one band)",
+    ),
+    (
+        "mahalanobis(bpcoef DOUBLE ARRAY, bperr DOUBLE ARRAY, bpcorr DOUBLE ARRAY, rpcoef DOUBLE ARRAY, rperr DOUBLE ARRAY, rpcorr DOUBLE ARRAY, tbpcoef DOUBLE ARRAY, tbperr DOUBLE ARRAY, tbpcorr DOUBLE ARRAY, trpcoef DOUBLE ARRAY, trperr DOUBLE ARRAY, trpcorr DOUBLE ARRAY) -> DOUBLE",
+        "Squared Mahalanobis distance between XP spectra with full covariances: per band delta^T (C_x + C_t)^-1 delta by Cholesky, d2 = d2_BP + d2_RP; arguments: the candidate's arrays, then the template's. NULL when a band is missing or the sum is not positive definite. (both bands)",
+    ),
+    (
+        "mahalanobis_relevant(coef DOUBLE ARRAY, err DOUBLE ARRAY, corr DOUBLE ARRAY, nrel INTEGER, tcoef DOUBLE ARRAY, terr DOUBLE ARRAY, tcorr DOUBLE ARRAY, tnrel INTEGER) -> DOUBLE",
+        "As mahalanobis over the leading k x k block per band, k = max of both n_relevant_bases (given after each band's arrays). (one band)",
+    ),
+    (
+        "mahalanobis_relevant(bpcoef DOUBLE ARRAY, bperr DOUBLE ARRAY, bpcorr DOUBLE ARRAY, bpnrel INTEGER, rpcoef DOUBLE ARRAY, rperr DOUBLE ARRAY, rpcorr DOUBLE ARRAY, rpnrel INTEGER, tbpcoef DOUBLE ARRAY, tbperr DOUBLE ARRAY, tbpcorr DOUBLE ARRAY, tbpnrel INTEGER, trpcoef DOUBLE ARRAY, trperr DOUBLE ARRAY, trpcorr DOUBLE ARRAY, trpnrel INTEGER) -> DOUBLE",
+        "As mahalanobis over the leading k x k block per band, k = max of both n_relevant_bases (given after each band's arrays). (both bands)",
+    ),
+    (
+        "mahalanobis_gaiaxpy(coef DOUBLE ARRAY, err DOUBLE ARRAY, corr DOUBLE ARRAY, sd DOUBLE, tcoef DOUBLE ARRAY, terr DOUBLE ARRAY, tcorr DOUBLE ARRAY, tsd DOUBLE) -> DOUBLE",
+        "As mahalanobis with the GaiaXPy covariance convention E R E / standard_deviation^2 (given after each band's arrays). (one band)",
+    ),
+    (
+        "mahalanobis_gaiaxpy(bpcoef DOUBLE ARRAY, bperr DOUBLE ARRAY, bpcorr DOUBLE ARRAY, bpsd DOUBLE, rpcoef DOUBLE ARRAY, rperr DOUBLE ARRAY, rpcorr DOUBLE ARRAY, rpsd DOUBLE, tbpcoef DOUBLE ARRAY, tbperr DOUBLE ARRAY, tbpcorr DOUBLE ARRAY, tbpsd DOUBLE, trpcoef DOUBLE ARRAY, trperr DOUBLE ARRAY, trpcorr DOUBLE ARRAY, trpsd DOUBLE) -> DOUBLE",
+        "As mahalanobis with the GaiaXPy covariance convention E R E / standard_deviation^2 (given after each band's arrays). (both bands)",
+    ),
+    (
+        "mahalanobis_fluxnorm(coef DOUBLE ARRAY, err DOUBLE ARRAY, corr DOUBLE ARRAY, gmag DOUBLE, tcoef DOUBLE ARRAY, terr DOUBLE ARRAY, tcorr DOUBLE ARRAY, tgmag DOUBLE) -> DOUBLE",
+        "As mahalanobis with the candidate scaled to the template's G magnitude (after each spectrum's arrays): coefficients / s, covariance / s^2, s = 10^(0.4 (G_template - G_candidate)). (one band)",
+    ),
+    (
+        "mahalanobis_fluxnorm(bpcoef DOUBLE ARRAY, bperr DOUBLE ARRAY, bpcorr DOUBLE ARRAY, rpcoef DOUBLE ARRAY, rperr DOUBLE ARRAY, rpcorr DOUBLE ARRAY, gmag DOUBLE, tbpcoef DOUBLE ARRAY, tbperr DOUBLE ARRAY, tbpcorr DOUBLE ARRAY, trpcoef DOUBLE ARRAY, trperr DOUBLE ARRAY, trpcorr DOUBLE ARRAY, tgmag DOUBLE) -> DOUBLE",
+        "As mahalanobis with the candidate scaled to the template's G magnitude (after each spectrum's arrays): coefficients / s, covariance / s^2, s = 10^(0.4 (G_template - G_candidate)). (both bands)",
+    ),
+    (
+        "chi2_pvalue(x DOUBLE, dof DOUBLE) -> DOUBLE",
+        "Chi-square survival function Q(dof/2, x/2): the p-value of a Mahalanobis d2 (110 degrees of freedom for two full XP bands).",
+    ),
+    (
+        "fourier_search(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY) -> STRUCT",
+        "Generalised Lomb-Scargle period search (exact, astropy standard normalisation) on one light curve per row: struct {best_frequency, best_period, power, fap} (Baluev FAP); read fields with get_field. Grid fmin + k (fmax - fmin)/(nfreq - 1), defaults 0.001, 10, 50000 (1/day).",
+    ),
+    (
+        "fourier_search(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE) -> STRUCT",
+        "fourier_search on the grid fmin..fmax with 50000 frequencies.",
+    ),
+    (
+        "fourier_search(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE, nfreq INTEGER) -> STRUCT",
+        "fourier_search on nfreq frequencies from fmin to fmax (at most 10000000).",
+    ),
+    (
+        "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY) -> STRUCT",
+        "The generalised Lomb-Scargle periodogram of one light curve per row: struct {frequency, power} of double arrays; same grid and defaults as fourier_search.",
+    ),
+    (
+        "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE) -> STRUCT",
+        "lomb_scargle on the grid fmin..fmax with 50000 frequencies.",
+    ),
+    (
+        "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE, nfreq INTEGER) -> STRUCT",
+        "lomb_scargle on nfreq frequencies from fmin to fmax (at most 10000000).",
+    ),
+    (
+        "get_field(s STRUCT, name VARCHAR) -> DOUBLE",
+        "A field of a struct value, e.g. get_field(fourier_search(...), 'best_period').",
+    ),
+    ("median(x DOUBLE) -> DOUBLE", "Aggregate: exact median."),
+    (
+        "percentile_cont(x DOUBLE, p DOUBLE) -> DOUBLE",
+        "Aggregate: exact percentile p (0..1) with linear interpolation.",
+    ),
+    (
+        "mad(x DOUBLE) -> DOUBLE",
+        "Aggregate: median absolute deviation median(|x - median(x)|), unscaled.",
+    ),
+    (
+        "sigma_clipped_mean(x DOUBLE) -> DOUBLE",
+        "Aggregate: mean after astropy-style sigma clipping about the median (3 sigma, at most 5 passes).",
+    ),
+    (
+        "sigma_clipped_mean(x DOUBLE, nsigma DOUBLE) -> DOUBLE",
+        "Aggregate: mean after sigma clipping at nsigma.",
+    ),
+    (
+        "sigma_clipped_mean(x DOUBLE, nsigma DOUBLE, maxiters INTEGER) -> DOUBLE",
+        "Aggregate: mean after sigma clipping at nsigma, at most maxiters passes.",
+    ),
+    (
+        "sigma_clipped_std(x DOUBLE) -> DOUBLE",
+        "Aggregate: population standard deviation after astropy-style sigma clipping about the median (3 sigma, at most 5 passes).",
+    ),
+    (
+        "sigma_clipped_std(x DOUBLE, nsigma DOUBLE) -> DOUBLE",
+        "Aggregate: population standard deviation after sigma clipping at nsigma.",
+    ),
+    (
+        "sigma_clipped_std(x DOUBLE, nsigma DOUBLE, maxiters INTEGER) -> DOUBLE",
+        "Aggregate: population standard deviation after sigma clipping at nsigma, at most maxiters passes.",
+    ),
+    (
+        "weighted_mean(x DOUBLE, err DOUBLE) -> DOUBLE",
+        "Aggregate: inverse-variance weighted mean sum(x/err^2)/sum(1/err^2).",
+    ),
+    (
+        "weighted_mean_error(x DOUBLE, err DOUBLE) -> DOUBLE",
+        "Aggregate: standard error of the weighted mean, 1/sqrt(sum(1/err^2)).",
+    ),
+    (
+        "skewness(x DOUBLE) -> DOUBLE",
+        "Aggregate: skewness m3/m2^1.5 (population moments).",
+    ),
+    (
+        "kurtosis(x DOUBLE) -> DOUBLE",
+        "Aggregate: excess kurtosis m4/m2^2 - 3 (population moments).",
+    ),
+    (
+        "ivo_histogram(val DOUBLE, lower DOUBLE, upper DOUBLE, nbins INTEGER) -> BIGINT ARRAY",
+        "Aggregate: nbins + 2 counts, underflow first, equal-width bins of [lower, upper), overflow last.",
     ),
 ];
 

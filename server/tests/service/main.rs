@@ -11,6 +11,7 @@ mod crossmatch;
 mod http;
 mod load;
 mod process;
+mod science;
 mod slt;
 mod upload;
 mod uws;
