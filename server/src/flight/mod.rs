@@ -12,6 +12,7 @@
 //!
 //! Errors become a `tonic::Status` in exactly one place, [`FlightSqlError`]'s `From` impl.
 
+mod keys;
 mod service;
 
 use std::future::Future;

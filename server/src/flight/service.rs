@@ -11,9 +11,9 @@ use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc,
@@ -27,6 +27,7 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use super::keys::{self, FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, Side};
 use super::{CATALOG_NAME, FlightSqlError, LANG_HEADER, Statement, parse_lang};
 use crate::config::Limits;
 use crate::engine::{Engine, Lang, QueryError};
@@ -382,6 +383,83 @@ impl FlightSqlService for FlightSqlServer {
         let builder = query.into_builder(&info);
         let schema = builder.schema();
         Ok(Response::new(one_batch(schema, builder.build())))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        flight_info(
+            &PRIMARY_KEYS_SCHEMA,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(Response::new(one_batch::<FlightError>(
+            PRIMARY_KEYS_SCHEMA.clone(),
+            Ok(keys::primary_keys()),
+        )))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        flight_info(
+            &FOREIGN_KEYS_SCHEMA,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let batch = keys::foreign_keys(
+            self.engine.catalog(),
+            Side::Imported,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        );
+        Ok(Response::new(one_batch(FOREIGN_KEYS_SCHEMA.clone(), batch)))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        flight_info(
+            &FOREIGN_KEYS_SCHEMA,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let batch = keys::foreign_keys(
+            self.engine.catalog(),
+            Side::Exported,
+            query.catalog.as_deref(),
+            query.db_schema.as_deref(),
+            &query.table,
+        );
+        Ok(Response::new(one_batch(FOREIGN_KEYS_SCHEMA.clone(), batch)))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

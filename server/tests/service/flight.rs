@@ -227,6 +227,53 @@ async fn catalogue_metadata_commands() {
 }
 
 #[tokio::test]
+async fn foreign_keys_from_the_catalogue() {
+    use arrow_flight::sql::{
+        CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
+    };
+    let mut c = flight(None).await;
+    let info = c
+        .get_imported_keys(CommandGetImportedKeys {
+            catalog: None,
+            db_schema: Some("gaiadr3".into()),
+            table: "epoch_photometry".into(),
+        })
+        .await
+        .expect("imported keys");
+    let b = fetch(&mut c, info).await;
+    let b = concat_batches(&b[0].schema(), &b).unwrap();
+    assert_eq!(b.num_rows(), 1);
+    let col = |i: usize| b.column(i).as_string::<i32>().value(0).to_string();
+    assert_eq!(col(2), "gaia_source"); // pk_table_name
+    assert_eq!(col(3), "source_id"); // pk_column_name
+    assert_eq!(col(6), "epoch_photometry"); // fk_table_name
+    assert_eq!(col(7), "source_id"); // fk_column_name
+
+    let info = c
+        .get_exported_keys(CommandGetExportedKeys {
+            catalog: None,
+            db_schema: Some("gaiadr3".into()),
+            table: "gaia_source".into(),
+        })
+        .await
+        .expect("exported keys");
+    let b = fetch(&mut c, info).await;
+    let rows: usize = b.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, 2, "xp_continuous_mean_spectrum and epoch_photometry");
+
+    let info = c
+        .get_primary_keys(CommandGetPrimaryKeys {
+            catalog: None,
+            db_schema: Some("gaiadr3".into()),
+            table: "gaia_source".into(),
+        })
+        .await
+        .expect("primary keys");
+    let b = fetch(&mut c, info).await;
+    assert_eq!(b.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
+}
+
+#[tokio::test]
 async fn prepared_statements_without_parameters() {
     let mut c = flight(None).await;
     let mut p = c
