@@ -462,7 +462,39 @@ fn tap_name(name: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::tap_name;
+    use super::{Engine, QueryError, tap_name};
+
+    fn empty_engine() -> Engine {
+        Engine::new(parallax_catalog::Catalog::default()).expect("engine")
+    }
+
+    #[test]
+    fn the_session_cannot_reach_files() {
+        let e = empty_engine();
+        let state = e.context().state();
+        let functions: Vec<&String> = state.table_functions().keys().collect();
+        assert_eq!(functions, vec!["crossmatch_pairs"]);
+        assert!(state.table_factories().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sql_is_one_read_only_query() {
+        let e = empty_engine();
+        assert!(e.plan_sql("SELECT 1 AS a").await.is_ok());
+        for q in [
+            "CREATE TABLE t AS SELECT 1",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "SET datafusion.execution.batch_size = 1",
+            "EXPLAIN SELECT 1",
+            "SELECT 1; SELECT 2",
+            "SELECT * FROM generate_series(1, 3)",
+            "SELECT * FROM '/etc/passwd'",
+        ] {
+            let err = e.plan_sql(q).await.expect_err(q);
+            assert!(matches!(err, QueryError::Sql(_)), "{q}: {err:?}");
+            assert!(err.is_user_error(), "{q}");
+        }
+    }
 
     #[test]
     fn names() {
