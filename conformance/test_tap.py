@@ -359,3 +359,166 @@ def test_uws_documents_are_schema_valid(tap_url, tmp_path):
             f"{name}: {out.stdout}{out.stderr}"
     for j in (good, bad, pending):
         j.delete()
+
+
+# --- Arrow Flight SQL (ADBC driver and pyarrow.flight) -------------------------------------
+#
+# The Flight SQL address comes from PARALLAX_FLIGHT (grpc://HOST:PORT, parsed by
+# scripts/test-all.sh from `parallax serve --flight`'s readiness line). Statements are ADQL by
+# default; the gRPC header `x-parallax-lang: sql` selects SQL.
+
+FLIGHT_QUERIES = [
+    # (ADQL, equivalent SQL)
+    (BASE_QUERY, "SELECT " + ", ".join(COLS) +
+     " FROM gaiadr3.gaia_source ORDER BY source_id LIMIT 700"),
+    ("SELECT source_id, ra, dec, phot_g_mean_mag FROM gaiadr3.gaia_source "
+     "WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 45, 20, 5)) ORDER BY source_id",
+     None),
+    ("SELECT COUNT(*) AS n, AVG(parallax) AS p FROM gaiadr3.gaia_source WHERE dec > 30",
+     "SELECT COUNT(*) AS n, AVG(parallax) AS p FROM gaiadr3.gaia_source WHERE dec > 30"),
+]
+
+
+def sync_table(tap_url, query):
+    r = sync(tap_url, query, "parquet", MAXREC="1000000")
+    assert r.status_code == 200, r.text
+    return pq.read_table(io.BytesIO(r.content))
+
+
+def assert_tables_equal(got, want, label):
+    assert got.num_rows == want.num_rows, label
+    assert got.num_columns == want.num_columns, label
+    for i, name in enumerate(want.column_names):
+        g = got.column(i).to_pylist()
+        w = want.column(i).to_pylist()
+        assert g == w, f"{label}: column {name}"
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(number, payload):
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def flight_command(name, message=b""):
+    """A Flight SQL command packed in google.protobuf.Any, by hand (no generated classes)."""
+    url = ("type.googleapis.com/arrow.flight.protocol.sql." + name).encode()
+    return _field(1, url) + _field(2, message)
+
+
+@pytest.fixture(scope="module")
+def adbc_conn(flight_url):
+    import adbc_driver_flightsql.dbapi as fsql
+    with fsql.connect(flight_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def adbc_sql_conn(flight_url):
+    import adbc_driver_flightsql
+    import adbc_driver_flightsql.dbapi as fsql
+    header = adbc_driver_flightsql.DatabaseOptions.RPC_CALL_HEADER_PREFIX.value + "x-parallax-lang"
+    with fsql.connect(flight_url, db_kwargs={header: "sql"}, autocommit=True) as conn:
+        yield conn
+
+
+def test_adbc_lists_tables(adbc_conn):
+    objects = adbc_conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+    tables = {(s["db_schema_name"], t["table_name"])
+              for c in objects for s in (c["catalog_db_schemas"] or [])
+              for t in (s["db_schema_tables"] or [])}
+    assert ("gaiadr3", "gaia_source") in tables, tables
+    assert ("TAP_SCHEMA", "tables") in tables, tables
+    schema = adbc_conn.adbc_get_table_schema("gaia_source", db_schema_filter="gaiadr3")
+    ra = schema.field("ra")
+    assert ra.metadata[b"unit"] == b"deg"
+    assert b"pos.eq.ra" in ra.metadata[b"ucd"]
+
+
+@pytest.mark.parametrize("adql,sql", FLIGHT_QUERIES)
+def test_adbc_adql_and_sql_match_sync(tap_url, adbc_conn, adbc_sql_conn, adql, sql):
+    want = sync_table(tap_url, adql)
+    assert want.num_rows > 0
+    with adbc_conn.cursor() as cur:
+        cur.execute(adql)
+        assert_tables_equal(cur.fetch_arrow_table(), want, "adbc adql " + adql)
+    if sql is not None:
+        with adbc_sql_conn.cursor() as cur:
+            cur.execute(sql)
+            assert_tables_equal(cur.fetch_arrow_table(), want, "adbc sql " + sql)
+
+
+def test_adbc_bad_adql_is_a_clean_error(adbc_conn):
+    import adbc_driver_manager
+    with adbc_conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.ProgrammingError) as e:
+            cur.execute("SELECT paralax FROM gaiadr3.gaia_source")
+    assert "parallax" in str(e.value)
+    assert "INVALID_ARGUMENT" in str(e.value) or "InvalidArgument" in str(e.value)
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+    "COPY (SELECT 1) TO '/tmp/parallax-adbc-escape.csv' STORED AS CSV",
+    "DROP TABLE gaiadr3.gaia_source",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SET datafusion.execution.batch_size = 1",
+])
+def test_adbc_sql_escapes_fail(adbc_sql_conn, sql):
+    import adbc_driver_manager
+    with adbc_sql_conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error):
+            cur.execute(sql)
+            cur.fetch_arrow_table()
+
+
+def pyarrow_query(flight_url, query, lang=None):
+    import pyarrow.flight as fl
+    client = fl.FlightClient(flight_url)
+    headers = [(b"x-parallax-lang", lang.encode())] if lang else []
+    options = fl.FlightCallOptions(headers=headers)
+    cmd = flight_command("CommandStatementQuery", _field(1, query.encode()))
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(cmd), options)
+    return pa.concat_tables(
+        [client.do_get(ep.ticket, options).read_all() for ep in info.endpoints])
+
+
+@pytest.mark.parametrize("adql,sql", FLIGHT_QUERIES)
+def test_pyarrow_flight_adql_and_sql_match_sync(tap_url, flight_url, adql, sql):
+    want = sync_table(tap_url, adql)
+    assert_tables_equal(pyarrow_query(flight_url, adql), want, "pyarrow adql " + adql)
+    if sql is not None:
+        assert_tables_equal(pyarrow_query(flight_url, sql, "sql"), want, "pyarrow sql " + sql)
+
+
+def test_pyarrow_flight_lists_tables(flight_url):
+    import pyarrow.flight as fl
+    client = fl.FlightClient(flight_url)
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(
+        flight_command("CommandGetTables")))
+    t = client.do_get(info.endpoints[0].ticket).read_all()
+    names = set(zip(t.column("db_schema_name").to_pylist(), t.column("table_name").to_pylist()))
+    assert ("gaiadr3", "gaia_source") in names, names
+
+
+def test_pyarrow_flight_errors_are_invalid_argument(flight_url):
+    # pyarrow maps gRPC InvalidArgument to ArrowInvalid.
+    with pytest.raises(pa.ArrowInvalid) as e:
+        pyarrow_query(flight_url, "SELECT ra FROM gaiadr3.gaia_source\nWHERE paralax > 1")
+    assert "invalid argument" in str(e.value)
+    assert "did you mean 'parallax'" in str(e.value)
+    assert "line 2, column 7" in str(e.value)
+    with pytest.raises(pa.ArrowInvalid) as e:
+        pyarrow_query(flight_url, "DROP TABLE gaiadr3.gaia_source", "sql")
+    assert "DDL not supported" in str(e.value)

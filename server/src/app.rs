@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use parallax_catalog::{Catalog, CatalogConfig, ForeignKeyConfig, SchemaConfig, TableConfig};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::engine::Engine;
@@ -123,12 +124,17 @@ pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
     }
 }
 
-/// A built, bound application.
+/// How long Flight SQL streams may run on after the shutdown signal.
+const FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A built, bound application: the TAP HTTP service and, when configured, Flight SQL.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     addr: SocketAddr,
     jobs: Arc<Jobs>,
+    flight: Option<(TcpListener, crate::flight::FlightSqlServer)>,
+    flight_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -150,6 +156,7 @@ impl Application {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        let flight_service = crate::flight::FlightSqlServer::new(engine.clone(), settings.limits);
         let state = Arc::new(AppState {
             engine,
             limits: settings.limits,
@@ -170,11 +177,22 @@ impl Application {
             addr: settings.http,
             source,
         })?;
+        let (flight, flight_addr) = match settings.flight {
+            None => (None, None),
+            Some(want) => {
+                let bind_err = |source| StartError::Bind { addr: want, source };
+                let l = TcpListener::bind(want).await.map_err(bind_err)?;
+                let bound = l.local_addr().map_err(bind_err)?;
+                (Some((l, flight_service)), Some(bound))
+            }
+        };
         Ok(Self {
             listener,
             router: tap::router(state),
             addr,
             jobs,
+            flight,
+            flight_addr,
         })
     }
 
@@ -183,16 +201,56 @@ impl Application {
         self.addr
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+    /// The bound Flight SQL address, when Flight SQL is served.
+    pub fn flight_addr(&self) -> Option<SocketAddr> {
+        self.flight_addr
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests (HTTP and Flight SQL
+    /// stop together).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop = CancellationToken::new();
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            signal.cancel();
+        });
+        let flight = self.flight.map(|(listener, service)| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let result =
+                    crate::flight::serve(listener, service, stop.clone().cancelled_owned()).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "Flight SQL service failed");
+                }
+                // One service going down takes the other with it.
+                stop.cancel();
+                result
+            })
+        });
         let jobs = self.jobs.clone();
-        axum::serve(self.listener, self.router)
+        let http_stop = stop.clone();
+        let http = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
-                shutdown_signal().await;
+                http_stop.cancelled().await;
                 // Running jobs stop; they are queued again at the next start.
                 jobs.stop();
             })
-            .await
+            .await;
+        stop.cancel();
+        if let Some(mut handle) = flight {
+            // Flight streams in flight get a grace period, then are cut.
+            match tokio::time::timeout(FLIGHT_GRACE, &mut handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return Err(std::io::Error::other(e)),
+                Ok(Err(e)) => return Err(std::io::Error::other(e)),
+                Err(_) => {
+                    tracing::warn!("Flight SQL streams still open at shutdown; cutting them");
+                    handle.abort();
+                }
+            }
+        }
+        http
     }
 }
 

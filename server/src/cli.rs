@@ -62,11 +62,11 @@ pub enum Command {
         /// Rows per query.
         #[arg(long, default_value_t = 10_000_000)]
         rows: u64,
-        /// FORMAT values to measure.
+        /// FORMAT values to measure (`flight`: Arrow Flight SQL DoGet).
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "votable/b2,votable/td,csv,arrow"
+            default_value = "votable/b2,votable/td,csv,arrow,flight"
         )]
         formats: Vec<String>,
         /// What to measure: `stream` (result formats over HTTP) or `spatial` (cone searches
@@ -118,6 +118,10 @@ pub struct ServeArgs {
     /// Size of the demo catalogue generated on first start [default: 200000].
     #[arg(long)]
     pub demo_sources: Option<u64>,
+    /// Also serve Arrow Flight SQL (gRPC) on this address; `--flight` alone means
+    /// 127.0.0.1:50051.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:50051")]
+    pub flight: Option<String>,
 }
 
 impl ServeArgs {
@@ -130,6 +134,7 @@ impl ServeArgs {
                 public_url: self.public_url.clone(),
                 tables: self.tables.clone(),
                 demo_sources: self.demo_sources,
+                flight: self.flight.clone(),
             },
         )?)
     }
@@ -172,6 +177,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let addr = app.local_addr();
             tracing::info!(%addr, "TAP service ready");
             // The readiness line tests and scripts wait for.
+            if let Some(flight) = app.flight_addr() {
+                tracing::info!(%flight, "Flight SQL service ready");
+                // Printed before the TAP line, which stays the last readiness line.
+                println!("parallax: flight sql on grpc://{flight}");
+            }
             println!("parallax: listening on http://{addr}/tap");
             app.run_until_stopped().await?;
             Ok(0)
@@ -213,6 +223,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         } => {
             let mut settings = catalog.settings()?;
             settings.http = "127.0.0.1:0".parse()?;
+            if formats.iter().any(|f| f == "flight") {
+                settings.flight = Some("127.0.0.1:0".parse()?);
+            }
             match suite {
                 BenchSuite::Stream => {
                     crate::bench::run(settings, rows, &formats).await?;

@@ -33,6 +33,18 @@ pub struct ConfigFile {
     /// `[auth]`: accounts.
     #[serde(default)]
     pub auth: AuthSection,
+    /// `[flight]`: the Arrow Flight SQL service.
+    #[serde(default)]
+    pub flight: FlightSection,
+}
+
+/// `[flight]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlightSection {
+    /// Flight SQL (gRPC) listen address (`--flight`), e.g. `127.0.0.1:50051`; the Flight SQL
+    /// service runs only when an address is given.
+    pub listen: Option<String>,
 }
 
 /// `[jobs]`.
@@ -168,6 +180,8 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// Accounts.
     pub auth: crate::auth::AuthSettings,
+    /// Flight SQL listen address; `None` serves no Flight SQL.
+    pub flight: Option<SocketAddr>,
 }
 
 /// What to do with jobs that were running when the service stopped.
@@ -270,6 +284,8 @@ pub struct Overrides {
     pub tables: Vec<String>,
     /// `--demo-sources`.
     pub demo_sources: Option<u64>,
+    /// `--flight`.
+    pub flight: Option<String>,
 }
 
 /// A configuration error, naming the file and key.
@@ -332,6 +348,15 @@ impl Settings {
                 format!("server.http: '{http_text}' is not an address like 127.0.0.1:8080"),
             )
         })?;
+        let flight = match o.flight.or(file.flight.listen) {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new(
+                    name,
+                    format!("flight.listen: '{text}' is not an address like 127.0.0.1:50051"),
+                )
+            })?),
+        };
         let d = Limits::default();
         let limits = Limits {
             maxrec_default: file.limits.maxrec_default.unwrap_or(d.maxrec_default),
@@ -383,6 +408,7 @@ impl Settings {
             jobs,
             uploads,
             auth,
+            flight,
         })
     }
 }
@@ -466,6 +492,24 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::load(None, o).is_err());
+    }
+
+    #[test]
+    fn flight_section() {
+        let file: ConfigFile = toml::from_str("[flight]\nlisten = \"127.0.0.1:50051\"\n").unwrap();
+        let s = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default()).unwrap();
+        assert_eq!(s.flight.map(|a| a.port()), Some(50051));
+        let file: ConfigFile = toml::from_str("[flight]\nlisten = \"nowhere\"\n").unwrap();
+        let err = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flight.listen"), "{err}");
+        assert!(
+            Settings::load(None, Overrides::default())
+                .unwrap()
+                .flight
+                .is_none()
+        );
     }
 
     #[test]

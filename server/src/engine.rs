@@ -1,9 +1,14 @@
 //! The query engine: the one place that builds the DataFusion `SessionContext` (catalogue,
 //! UDFs, ADQL front end) and turns ADQL text into a stream of record batches.
 //!
-//! HTTP `/sync`, the CLI and (later) async jobs and Flight SQL all go through [`Engine`].
+//! HTTP `/sync`, the CLI, async jobs and Flight SQL all go through [`Engine`].
+//!
+//! The engine is read-only on every path: the session knows no table factories (no
+//! `CREATE EXTERNAL TABLE`), no table functions but `crossmatch_pairs` (no `generate_series`,
+//! no file readers) and no URL tables; ADQL and SQL plans are verified with DDL, DML and
+//! statements (`SET`, transactions, `PREPARE`) switched off, and SQL is limited to one query.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -44,6 +49,9 @@ pub enum QueryError {
     /// A resource limit was hit (memory, time).
     #[error("query stopped: {0}")]
     Resource(String),
+    /// The SQL text is invalid, or is not a single read-only query (Flight SQL's SQL mode).
+    #[error("{0}")]
+    Sql(String),
     /// A bug or an I/O failure on our side; details go to the log only.
     #[error("internal error")]
     Internal(String),
@@ -56,6 +64,7 @@ impl QueryError {
             QueryError::Adql { error, .. } => error.is_user_error(),
             QueryError::Execution(_) => true,
             QueryError::Resource(_) => true,
+            QueryError::Sql(_) => true,
             QueryError::Internal(_) => false,
         }
     }
@@ -114,9 +123,13 @@ impl Engine {
             .with_create_default_catalog_and_schema(true);
         config.options_mut().sql_parser.collect_spans = true;
         config.options_mut().execution.parquet.pushdown_filters = true;
+        // Read-only: no `CREATE EXTERNAL TABLE` factories and none of DataFusion's table
+        // functions (Parallax registers its own `crossmatch_pairs` below).
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_table_factories(HashMap::new())
+            .with_table_functions(HashMap::new())
             .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -152,6 +165,24 @@ impl Engine {
             .create_physical_plan(&plan)
             .await
             .map_err(QueryError::from_datafusion)
+    }
+
+    /// Parses and plans one SQL (DataFusion dialect) query under the same read-only rules as
+    /// ADQL: exactly one statement, no DDL, DML, `COPY`, `SET` or other statements, no
+    /// `EXPLAIN`, and no table function but `crossmatch_pairs`.
+    pub async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
+        plan_sql_in(&self.ctx, sql).await
+    }
+
+    /// Plans and starts a query in `lang`, streaming its batches.
+    pub async fn execute_lang(&self, lang: Lang, text: &str) -> Result<QueryResult, QueryError> {
+        match lang {
+            Lang::Adql => self.execute(text, None).await,
+            Lang::Sql => {
+                let plan = self.plan_sql(text).await?;
+                start(&self.ctx, plan).await
+            }
+        }
     }
 
     /// Plans and starts an ADQL query, returning at most `limit` rows when given.
@@ -223,19 +254,63 @@ async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryE
     tap_names(plan).map_err(|e| QueryError::Internal(e.to_string()))
 }
 
-async fn execute_in(
-    ctx: &SessionContext,
-    adql: &str,
-    limit: Option<u64>,
-) -> Result<QueryResult, QueryError> {
-    let mut plan = plan_in(ctx, adql).await?;
-    if let Some(n) = limit {
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
-        plan = LogicalPlanBuilder::from(plan)
-            .limit(0, Some(n))
-            .and_then(LogicalPlanBuilder::build)
-            .map_err(|e| QueryError::Internal(e.to_string()))?;
+/// A query language accepted by [`Engine::execute_lang`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// ADQL 2.1 (the default everywhere).
+    Adql,
+    /// DataFusion SQL, read-only (Flight SQL clients that ask for it).
+    Sql,
+}
+
+/// The only table functions a query may call.
+const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["crossmatch_pairs"];
+
+async fn plan_sql_in(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, QueryError> {
+    let state = ctx.state();
+    // Defence in depth: the session registers nothing else, but refuse clearly if it ever did.
+    if let Some(name) = state
+        .table_functions()
+        .keys()
+        .find(|n| !ALLOWED_TABLE_FUNCTIONS.contains(&n.as_str()))
+    {
+        return Err(QueryError::Internal(format!(
+            "table function '{name}' is registered in the session"
+        )));
     }
+    let plan = state.create_logical_plan(sql).await.map_err(sql_error)?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| QueryError::Sql(format!("refused: {}", clean(&e))))?;
+    match &plan {
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) | LogicalPlan::DescribeTable(_) => {
+            Err(QueryError::Sql(
+                "refused: only queries (SELECT, WITH, VALUES) are accepted, not EXPLAIN or DESCRIBE"
+                    .into(),
+            ))
+        }
+        _ => Ok(plan),
+    }
+}
+
+/// Classifies an error raised while parsing or planning SQL.
+fn sql_error(e: DataFusionError) -> QueryError {
+    match e.find_root() {
+        DataFusionError::SQL(err, _) => QueryError::Sql(format!("invalid SQL: {err}")),
+        DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(..)
+        | DataFusionError::NotImplemented(_)
+        | DataFusionError::Configuration(_) => {
+            QueryError::Sql(format!("invalid SQL: {}", clean(e.find_root())))
+        }
+        _ => QueryError::from_datafusion(e),
+    }
+}
+
+async fn start(ctx: &SessionContext, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
     let df = ctx
         .execute_logical_plan(plan)
         .await
@@ -255,6 +330,22 @@ async fn execute_in(
         columns,
         stream,
     })
+}
+
+async fn execute_in(
+    ctx: &SessionContext,
+    adql: &str,
+    limit: Option<u64>,
+) -> Result<QueryResult, QueryError> {
+    let mut plan = plan_in(ctx, adql).await?;
+    if let Some(n) = limit {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        plan = LogicalPlanBuilder::from(plan)
+            .limit(0, Some(n))
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
+    }
+    start(ctx, plan).await
 }
 
 /// What the Parquet scans of an executed plan read, from DataFusion's scan metrics.
@@ -371,7 +462,39 @@ fn tap_name(name: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::tap_name;
+    use super::{Engine, QueryError, tap_name};
+
+    fn empty_engine() -> Engine {
+        Engine::new(parallax_catalog::Catalog::default()).expect("engine")
+    }
+
+    #[test]
+    fn the_session_cannot_reach_files() {
+        let e = empty_engine();
+        let state = e.context().state();
+        let functions: Vec<&String> = state.table_functions().keys().collect();
+        assert_eq!(functions, vec!["crossmatch_pairs"]);
+        assert!(state.table_factories().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sql_is_one_read_only_query() {
+        let e = empty_engine();
+        assert!(e.plan_sql("SELECT 1 AS a").await.is_ok());
+        for q in [
+            "CREATE TABLE t AS SELECT 1",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "SET datafusion.execution.batch_size = 1",
+            "EXPLAIN SELECT 1",
+            "SELECT 1; SELECT 2",
+            "SELECT * FROM generate_series(1, 3)",
+            "SELECT * FROM '/etc/passwd'",
+        ] {
+            let err = e.plan_sql(q).await.expect_err(q);
+            assert!(matches!(err, QueryError::Sql(_)), "{q}: {err:?}");
+            assert!(err.is_user_error(), "{q}");
+        }
+    }
 
     #[test]
     fn names() {

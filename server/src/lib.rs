@@ -2,7 +2,7 @@
 //! catalogues.
 //!
 //! The crate is the `parallax` binary's library: configuration ([`config`]), the one
-//! session/engine builder every entry point uses ([`engine`]), the TAP HTTP service ([`tap`])
+//! session/engine builder every entry point uses ([`engine`]), the TAP HTTP service ([`tap`]), the Arrow Flight SQL service ([`flight`])
 //! and the application wiring ([`app`]).
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 mod coop;
 pub mod engine;
+pub mod flight;
 pub mod tap;
 pub mod time;
 pub mod upload;

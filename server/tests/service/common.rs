@@ -13,6 +13,8 @@ pub(crate) const SOURCES: u64 = 20_000;
 pub(crate) struct Fixture {
     pub(crate) addr: SocketAddr,
     pub(crate) data_dir: PathBuf,
+    /// The Flight SQL address (the shared fixture serves Flight SQL on port 0 too).
+    pub(crate) flight: Option<SocketAddr>,
 }
 
 impl Fixture {
@@ -28,6 +30,7 @@ pub(crate) fn settings(data_dir: PathBuf) -> Settings {
             http: Some("127.0.0.1:0".into()),
             data_dir: Some(data_dir),
             demo_sources: Some(SOURCES),
+            flight: Some("127.0.0.1:0".into()),
             ..Default::default()
         },
     )
@@ -40,13 +43,18 @@ pub(crate) fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let data_dir = dir.join("data");
-        let addr = start_server(settings(data_dir.clone()));
-        Fixture { addr, data_dir }
+        let (addr, flight) = start_server(settings(data_dir.clone()));
+        Fixture {
+            addr,
+            data_dir,
+            flight,
+        }
     })
 }
 
-/// Runs a server with `settings` on its own runtime thread for the rest of the test process.
-pub(crate) fn start_server(settings: Settings) -> SocketAddr {
+/// Runs a server with `settings` on its own runtime thread for the rest of the test process;
+/// returns its HTTP and (when configured) Flight SQL addresses.
+pub(crate) fn start_server(settings: Settings) -> (SocketAddr, Option<SocketAddr>) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -58,7 +66,8 @@ pub(crate) fn start_server(settings: Settings) -> SocketAddr {
             let app = parallax::app::Application::build(settings)
                 .await
                 .expect("server starts");
-            tx.send(app.local_addr()).expect("send addr");
+            tx.send((app.local_addr(), app.flight_addr()))
+                .expect("send addr");
             app.run_until_stopped().await.expect("serve");
         });
     });
@@ -95,10 +104,11 @@ pub(crate) fn restricted() -> &'static Fixture {
             },
         )
         .expect("settings");
-        let addr = start_server(settings);
+        let (addr, flight) = start_server(settings);
         Fixture {
             addr,
             data_dir: f.data_dir.clone(),
+            flight,
         }
     })
 }

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod cone_search;
 mod crossmatch;
+mod flight;
 mod http;
 mod load;
 mod process;

@@ -13,6 +13,8 @@ use crate::uws::{ENDLESS, create, get, post, raw_client, tag, wait_final};
 pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
+    /// `grpc://HOST:PORT` when the config serves Flight SQL.
+    pub(crate) flight: Option<String>,
 }
 
 impl Server {
@@ -41,16 +43,24 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut flight = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("parallax: flight sql on ") {
+                    flight = Some(url.trim().to_string());
+                }
                 if let Some(url) = line.strip_prefix("parallax: listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                    let _ = tx.send((url.trim().to_string(), flight.clone()));
                 }
             }
         });
-        let base = rx
+        let (base, flight) = rx
             .recv_timeout(Duration::from_secs(120))
             .expect("server did not report its address in time");
-        Server { child, base }
+        Server {
+            child,
+            base,
+            flight,
+        }
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -81,7 +91,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// CPU use (in cores) of `pid` over `window`.
-fn cpu_use(pid: u32, window: Duration) -> f64 {
+pub(crate) fn cpu_use(pid: u32, window: Duration) -> f64 {
     let a = cpu_ticks(pid);
     std::thread::sleep(window);
     let b = cpu_ticks(pid);
