@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, FixedSizeListBuilder, Float32Array, Float64Array, Float64Builder,
-    Int16Array, Int32Array, Int64Array, Int64Builder, ListBuilder, StringArray,
+    ArrayRef, BooleanArray, FixedSizeListBuilder, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, ListBuilder, PrimitiveBuilder, StringArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Field, Float64Type, Int64Type, Schema,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -210,87 +212,9 @@ impl Column {
                 _ => Arc::new(Float64Array::from(v)),
             },
             Values::FloatList(v) => {
-                let a = match d.shape {
-                    Shape::Fixed(n) => {
-                        let mut b = FixedSizeListBuilder::new(Float64Builder::new(), n as i32);
-                        for row in v {
-                            match row {
-                                Some(xs) if xs.len() == n => {
-                                    b.values().append_slice(&xs);
-                                    b.append(true);
-                                }
-                                Some(xs) => {
-                                    return Err(format!(
-                                        "column {} has {} elements where arraysize is {n}",
-                                        d.name,
-                                        xs.len()
-                                    ));
-                                }
-                                None => {
-                                    b.values().append_nulls(n);
-                                    b.append(false);
-                                }
-                            }
-                        }
-                        Arc::new(b.finish()) as ArrayRef
-                    }
-                    _ => {
-                        let mut b = ListBuilder::new(Float64Builder::new());
-                        for row in v {
-                            match row {
-                                Some(xs) => {
-                                    b.values().append_slice(&xs);
-                                    b.append(true);
-                                }
-                                None => b.append(false),
-                            }
-                        }
-                        Arc::new(b.finish()) as ArrayRef
-                    }
-                };
-                cast_list(a, d)?
+                cast_list(list_column::<Float64Type>(v, &d.shape, &d.name)?, d)?
             }
-            Values::IntList(v) => {
-                let a = match d.shape {
-                    Shape::Fixed(n) => {
-                        let mut b = FixedSizeListBuilder::new(Int64Builder::new(), n as i32);
-                        for row in v {
-                            match row {
-                                Some(xs) if xs.len() == n => {
-                                    b.values().append_slice(&xs);
-                                    b.append(true);
-                                }
-                                Some(xs) => {
-                                    return Err(format!(
-                                        "column {} has {} elements where arraysize is {n}",
-                                        d.name,
-                                        xs.len()
-                                    ));
-                                }
-                                None => {
-                                    b.values().append_nulls(n);
-                                    b.append(false);
-                                }
-                            }
-                        }
-                        Arc::new(b.finish()) as ArrayRef
-                    }
-                    _ => {
-                        let mut b = ListBuilder::new(Int64Builder::new());
-                        for row in v {
-                            match row {
-                                Some(xs) => {
-                                    b.values().append_slice(&xs);
-                                    b.append(true);
-                                }
-                                None => b.append(false),
-                            }
-                        }
-                        Arc::new(b.finish()) as ArrayRef
-                    }
-                };
-                cast_list(a, d)?
-            }
+            Values::IntList(v) => cast_list(list_column::<Int64Type>(v, &d.shape, &d.name)?, d)?,
         };
         let mut md = std::collections::HashMap::new();
         for (k, v) in [("xtype", &d.xtype), ("unit", &d.unit), ("ucd", &d.ucd)] {
@@ -747,6 +671,48 @@ fn read_binary(
         }
     }
     Ok(rows)
+}
+
+/// An array column from its rows: fixed-size lists when the arraysize is fixed (a row of
+/// another length is an error naming the column), variable-length lists otherwise.
+fn list_column<T: ArrowPrimitiveType>(
+    rows: Vec<Option<Vec<T::Native>>>,
+    shape: &Shape,
+    name: &str,
+) -> Result<ArrayRef, String> {
+    if let Shape::Fixed(n) = *shape {
+        let mut b = FixedSizeListBuilder::new(PrimitiveBuilder::<T>::new(), n as i32);
+        for row in rows {
+            match row {
+                Some(xs) if xs.len() == n => {
+                    b.values().append_slice(&xs);
+                    b.append(true);
+                }
+                Some(xs) => {
+                    return Err(format!(
+                        "column {name} has {} elements where arraysize is {n}",
+                        xs.len()
+                    ));
+                }
+                None => {
+                    b.values().append_nulls(n);
+                    b.append(false);
+                }
+            }
+        }
+        return Ok(Arc::new(b.finish()));
+    }
+    let mut b = ListBuilder::new(PrimitiveBuilder::<T>::new());
+    for row in rows {
+        match row {
+            Some(xs) => {
+                b.values().append_slice(&xs);
+                b.append(true);
+            }
+            None => b.append(false),
+        }
+    }
+    Ok(Arc::new(b.finish()))
 }
 
 #[cfg(test)]
