@@ -116,12 +116,12 @@ pub const EXAMPLES: &[Example] = &[
     Example {
         id: "healpix-density",
         name: "Source density on HEALPix level 5",
-        description: "Gaia source_id encodes the level-12 HEALPix index times 2^35, so integer \
-                      division by 2^35 * 4^7 gives the level-5 index; GAIA_HEALPIX_INDEX(5, \
-                      source_id) computes the same, as at the ESA Gaia archive.",
+        description: "Counts per level-5 HEALPix cell with GAIA_HEALPIX_INDEX, as at the ESA \
+                      Gaia archive (Gaia source_id encodes the level-12 index times 2^35, so \
+                      integer division by 2^35 * 4^7 gives the same).",
         tables: &["gaiadr3.gaia_source"],
         query: "SELECT hpx5, COUNT(*) AS n\n\
-                FROM (SELECT source_id / 562949953421312 AS hpx5 FROM gaiadr3.gaia_source) AS t\n\
+                FROM (SELECT GAIA_HEALPIX_INDEX(5, source_id) AS hpx5 FROM gaiadr3.gaia_source) AS t\n\
                 GROUP BY hpx5\nORDER BY n DESC",
     },
     Example {

@@ -49,7 +49,7 @@ const FEATURES: &[(&str, &[&str])] = &[
 /// unknown type.
 const UDFS: &[(&str, &str)] = &[
     (
-        "gaia_healpix_index(norder INTEGER, source_id BIGINT) -> BIGINT",
+        "gaia_healpix_index(norder INTEGER, sourceid BIGINT) -> BIGINT",
         "The nested HEALPix index at order norder (0-12) encoded in a Gaia source_id: \
          source_id / (2^35 * 4^(12 - norder)), as at the ESA Gaia archive.",
     ),
