@@ -138,15 +138,7 @@ fn list_inner(state: &AppState, headers: &HeaderMap, query: Option<&str>, mount:
             href = escape(&ctx.job_url(&j.id)),
             phase = j.phase
         );
-        if let Some(r) = &j.run_id {
-            let _ = write!(x, "<uws:runId>{}</uws:runId>", escape(r));
-        }
-        match &j.owner {
-            Some(o) => {
-                let _ = write!(x, "<uws:ownerId>{}</uws:ownerId>", escape(o));
-            }
-            None => x.push_str("<uws:ownerId xsi:nil=\"true\"/>"),
-        }
+        run_and_owner(&mut x, j.run_id.as_deref(), j.owner.as_deref());
         let _ = write!(
             x,
             "<uws:creationTime>{}</uws:creationTime></uws:jobref>",
@@ -498,15 +490,7 @@ fn job_document(job: &Job, ctx: &Ctx) -> String {
          <uws:jobId>{}</uws:jobId>",
         escape(&job.id)
     );
-    if let Some(r) = &job.run_id {
-        let _ = write!(x, "<uws:runId>{}</uws:runId>", escape(r));
-    }
-    match &job.owner {
-        Some(o) => {
-            let _ = write!(x, "<uws:ownerId>{}</uws:ownerId>", escape(o));
-        }
-        None => x.push_str("<uws:ownerId xsi:nil=\"true\"/>"),
-    }
+    run_and_owner(&mut x, job.run_id.as_deref(), job.owner.as_deref());
     let _ = write!(
         x,
         "<uws:phase>{}</uws:phase><uws:quote>{}</uws:quote><uws:creationTime>{}</uws:creationTime>",
@@ -542,4 +526,17 @@ fn job_document(job: &Job, ctx: &Ctx) -> String {
     }
     x.push_str("</uws:job>\n");
     x
+}
+
+/// The optional `runId` and the `ownerId` (nil for anonymous jobs) of a job or job reference.
+fn run_and_owner(x: &mut String, run_id: Option<&str>, owner: Option<&str>) {
+    if let Some(r) = run_id {
+        let _ = write!(x, "<uws:runId>{}</uws:runId>", escape(r));
+    }
+    match owner {
+        Some(o) => {
+            let _ = write!(x, "<uws:ownerId>{}</uws:ownerId>", escape(o));
+        }
+        None => x.push_str("<uws:ownerId xsi:nil=\"true\"/>"),
+    }
 }

@@ -450,7 +450,7 @@ async fn escape_suite_fails_cleanly_everywhere() {
 /// idle within 2 s (measured from /proc, as in `process.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_a_stream_stops_the_query() {
-    use crate::process::{Server, cpu_use};
+    use crate::process::{Server, cpu_use, wait_until_idle};
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(
         &dir.path().join("jobs"),
@@ -485,20 +485,7 @@ async fn dropping_a_stream_stops_the_query() {
     let _ = reader.await;
     drop(c);
     // Idle: a 250 ms window with under 5% of a core, reached within 2 s of the drop.
-    let (after, idle) = tokio::task::spawn_blocking(move || {
-        loop {
-            let u = cpu_use(pid, Duration::from_millis(250));
-            if u < 0.05 {
-                return (t0.elapsed(), u);
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(2),
-                "still {u:.2} cores busy 2 s after dropping the stream"
-            );
-        }
-    })
-    .await
-    .unwrap();
+    let (after, idle) = wait_until_idle(pid, t0, "dropping the stream").await;
     eprintln!(
         "flight drop: busy {busy:.2} cores while streaming; CPU idle ({idle:.3} cores) {:.0} ms \
          after the drop",

@@ -90,6 +90,29 @@ fn cpu_ticks(pid: u32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
+/// Waits (off the async runtime) until `pid` uses under 5% of a core over a 250 ms window,
+/// failing if that takes more than 2 s from `since`; returns the time it took and the use.
+pub(crate) async fn wait_until_idle(
+    pid: u32,
+    since: Instant,
+    what: &'static str,
+) -> (Duration, f64) {
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let u = cpu_use(pid, Duration::from_millis(250));
+            if u < 0.05 {
+                return (since.elapsed(), u);
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(2),
+                "still {u:.2} cores busy 2 s after {what}"
+            );
+        }
+    })
+    .await
+    .unwrap()
+}
+
 /// CPU use (in cores) of `pid` over `window`.
 pub(crate) fn cpu_use(pid: u32, window: Duration) -> f64 {
     let a = cpu_ticks(pid);
@@ -230,20 +253,7 @@ async fn abort_stops_the_cpu() {
         );
     };
     // Idle: a 250 ms window with under 5% of a core, reached within 2 s of the ABORT.
-    let idle = tokio::task::spawn_blocking(move || {
-        loop {
-            let u = cpu_use(pid, Duration::from_millis(250));
-            if u < 0.05 {
-                return (t0.elapsed(), u);
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(2),
-                "still {u:.2} cores busy 2 s after ABORT"
-            );
-        }
-    })
-    .await
-    .unwrap();
+    let idle = wait_until_idle(pid, t0, "ABORT").await;
     eprintln!(
         "cancellation: busy {busy:.2} cores; ABORTED after {:.0} ms; CPU idle ({:.3} cores) {:.0} ms after ABORT",
         aborted.as_secs_f64() * 1000.0,
@@ -259,20 +269,7 @@ async fn abort_stops_the_cpu() {
     get(&format!("{job2}?WAIT=10&PHASE=QUEUED")).await;
     let t1 = Instant::now();
     raw_client().delete(&job2).send().await.unwrap();
-    let idle2 = tokio::task::spawn_blocking(move || {
-        loop {
-            let u = cpu_use(pid, Duration::from_millis(250));
-            if u < 0.05 {
-                return t1.elapsed();
-            }
-            assert!(
-                t1.elapsed() < Duration::from_secs(2),
-                "DELETE left {u:.2} cores busy"
-            );
-        }
-    })
-    .await
-    .unwrap();
+    let idle2 = wait_until_idle(pid, t1, "DELETE").await.0;
     eprintln!(
         "cancellation: CPU idle {:.0} ms after DELETE",
         idle2.as_secs_f64() * 1000.0
@@ -291,20 +288,9 @@ async fn abort_stops_the_cpu() {
     let doc = crate::uws::wait_final(&job3, Duration::from_secs(30)).await;
     assert_eq!(tag(&doc, "phase"), Some("ABORTED"), "{doc}");
     let t2 = Instant::now();
-    let idle3 = tokio::task::spawn_blocking(move || {
-        loop {
-            let u = cpu_use(pid, Duration::from_millis(250));
-            if u < 0.05 {
-                return t2.elapsed();
-            }
-            assert!(
-                t2.elapsed() < Duration::from_secs(2),
-                "the timed-out job left {u:.2} cores busy"
-            );
-        }
-    })
-    .await
-    .unwrap();
+    let idle3 = wait_until_idle(pid, t2, "the execution duration ran out")
+        .await
+        .0;
     eprintln!(
         "cancellation: CPU idle {:.0} ms after the execution duration ran out",
         idle3.as_secs_f64() * 1000.0
