@@ -38,6 +38,9 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// The query engine could not be built (e.g. the Ballista scheduler is unreachable).
+    #[error("engine: {0}")]
+    Engine(#[from] crate::engine::EngineError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -141,7 +144,7 @@ impl Application {
     /// Loads the catalogue, builds the engine and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let catalog = load_catalog(&settings).await?;
-        let engine = Arc::new(Engine::new(catalog)?);
+        let engine = Arc::new(Engine::build(catalog, &settings.engine).await?);
         let jobs = Jobs::open(
             settings.jobs.clone(),
             settings.limits,
@@ -254,7 +257,7 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -378,3 +378,80 @@ pub async fn spatial(
     }
     Ok(())
 }
+
+/// `parallax bench --suite cluster`: a mahalanobis template search over the demo catalogue's
+/// XP spectra and a self-crossmatch of `xmatch_sources` positions, in process and on the
+/// Ballista cluster of `settings.engine` (medians of three runs after a warm-up).
+pub async fn cluster(
+    settings: Settings,
+    xmatch_sources: usize,
+    xmatch_radius: f64,
+) -> anyhow::Result<()> {
+    use crate::config::EngineMode;
+    let dir = settings.data_dir.join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let sky = dir.join(format!("sky-{xmatch_sources}.parquet"));
+    if !sky.exists() {
+        let p = sky.clone();
+        tokio::task::spawn_blocking(move || write_sky(&p, xmatch_sources, 42)).await??;
+    }
+    let mut config = crate::app::demo_catalog(
+        &settings.data_dir,
+        settings.demo_sources,
+        settings.demo_seed,
+    )?;
+    config.tables.push(parallax_catalog::quick_table(&format!(
+        "bench.pairs={}",
+        sky.display()
+    ))?);
+    let root = std::path::Path::new("/");
+    let spectra = "SELECT COUNT(*) FROM gaiadr3.xp_continuous_mean_spectrum \
+                   WHERE rp_coefficients IS NOT NULL";
+    let template = "SELECT COUNT(*) FROM (SELECT TOP 10 s.source_id, \
+         mahalanobis(s.bp_coefficients, s.bp_coefficient_errors, s.bp_coefficient_correlations, \
+                     s.rp_coefficients, s.rp_coefficient_errors, s.rp_coefficient_correlations, \
+                     t.bp_coefficients, t.bp_coefficient_errors, t.bp_coefficient_correlations, \
+                     t.rp_coefficients, t.rp_coefficient_errors, t.rp_coefficient_correlations) AS d \
+         FROM gaiadr3.xp_continuous_mean_spectrum AS s, \
+              (SELECT TOP 1 * FROM gaiadr3.xp_continuous_mean_spectrum \
+               WHERE rp_coefficients IS NOT NULL AND bp_coefficients IS NOT NULL \
+               ORDER BY source_id) AS t \
+         WHERE s.rp_coefficients IS NOT NULL AND s.bp_coefficients IS NOT NULL \
+         ORDER BY d) AS best";
+    let xmatch = format!("SELECT COUNT(*) FROM crossmatch_pairs('bench.pairs', {xmatch_radius})");
+    let mut modes = vec![("local".to_string(), EngineMode::Local)];
+    if let Some(url) = settings.engine.scheduler_url() {
+        modes.push((format!("ballista {url}"), settings.engine.clone()));
+    }
+    for (name, mode) in modes {
+        let engine = Engine::build(parallax_catalog::load(&config, root).await?, &mode).await?;
+        if let Some(s) = engine.scheduler() {
+            println!(
+                "{name}: {}",
+                s.readiness().await.map_err(anyhow::Error::msg)?
+            );
+        }
+        let (n_spectra, _) = count(&engine, spectra).await?;
+        for (what, q, rows) in [
+            (
+                "template search (mahalanobis, both bands)",
+                template,
+                n_spectra as f64,
+            ),
+            ("self-crossmatch", xmatch.as_str(), xmatch_sources as f64),
+        ] {
+            let (first, _) = count(&engine, q).await?;
+            let mut times = Vec::new();
+            for _ in 0..3 {
+                times.push(count(&engine, q).await?.1);
+            }
+            times.sort_by(f64::total_cmp);
+            let t = times[1];
+            println!(
+                "{name}: {what} over {rows} rows: {t:.3} s median of 3 ({:.0} rows/s; result {first})",
+                rows / t
+            );
+        }
+    }
+    Ok(())
+}

@@ -54,6 +54,12 @@ pub enum Command {
         #[arg(long)]
         token: bool,
     },
+    /// Run a Ballista scheduler with every Parallax function registered (`[engine] mode =
+    /// "ballista"` front ends send their queries here).
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor with every Parallax function registered; it must see the
+    /// catalogue's files at the same paths as the front end.
+    Executor(ExecutorArgs),
     /// Measure end-to-end streaming throughput of /sync on the demo catalogue.
     Bench {
         /// Catalogue options, as for serve (the demo catalogue by default).
@@ -88,6 +94,56 @@ pub enum Command {
     },
 }
 
+/// `parallax scheduler`.
+#[derive(Debug, Args, Clone)]
+pub struct SchedulerArgs {
+    /// gRPC listen address (port 0: any free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub listen: String,
+    /// Host name executors and front ends use to reach this scheduler [default: the listen
+    /// IP].
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor counts as dead and its tasks are
+    /// run again elsewhere (Ballista's default, 180, is too long for interactive queries).
+    #[arg(long, default_value_t = 10)]
+    pub executor_timeout: u64,
+    /// Seconds a job may wait with no executor alive before it fails.
+    #[arg(long, default_value_t = 30)]
+    pub no_executors_grace: u64,
+}
+
+/// `parallax executor`.
+#[derive(Debug, Args, Clone)]
+pub struct ExecutorArgs {
+    /// The scheduler.
+    #[arg(long, default_value = crate::config::DEFAULT_SCHEDULER)]
+    pub scheduler: String,
+    /// Listen host of the executor's services.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_host: String,
+    /// Host name the scheduler and other executors use to reach this one [default:
+    /// --bind-host].
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Arrow Flight port (shuffle data and results).
+    #[arg(long, default_value_t = 50051)]
+    pub flight_port: u16,
+    /// gRPC port (task launch and cancellation).
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    pub concurrent_tasks: usize,
+    /// Directory for shuffle files [default: a temporary directory].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler (keep well under the scheduler's
+    /// --executor-timeout).
+    #[arg(long, default_value_t = 2)]
+    pub heartbeat_interval: u64,
+}
+
 /// `parallax bench --suite`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchSuite {
@@ -95,6 +151,9 @@ pub enum BenchSuite {
     Stream,
     /// Cone searches and self-crossmatches.
     Spatial,
+    /// A mahalanobis template search and a self-crossmatch, in process and on the Ballista
+    /// cluster given with --ballista.
+    Cluster,
 }
 
 /// Catalogue and server options shared by `serve` and `adql translate`.
@@ -122,6 +181,10 @@ pub struct ServeArgs {
     /// 127.0.0.1:50051.
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:50051")]
     pub flight: Option<String>,
+    /// Run queries on the Ballista cluster of this scheduler (`df://HOST:PORT`), as
+    /// `[engine] mode = "ballista"`.
+    #[arg(long, value_name = "URL")]
+    pub ballista: Option<String>,
 }
 
 impl ServeArgs {
@@ -135,6 +198,7 @@ impl ServeArgs {
                 tables: self.tables.clone(),
                 demo_sources: self.demo_sources,
                 flight: self.flight.clone(),
+                ballista: self.ballista.clone(),
             },
         )?)
     }
@@ -186,6 +250,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             app.run_until_stopped().await?;
             Ok(0)
         }
+        Command::Scheduler(a) => {
+            let listen = a.listen.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--listen: '{}' is not an address like 127.0.0.1:50050",
+                    a.listen
+                )
+            })?;
+            crate::cluster::run_scheduler(crate::cluster::SchedulerOptions {
+                listen,
+                external_host: a.external_host,
+                executor_timeout: a.executor_timeout.max(2),
+                no_executors_grace: a.no_executors_grace,
+            })
+            .await?;
+            Ok(0)
+        }
+        Command::Executor(a) => {
+            crate::cluster::run_executor(crate::cluster::ExecutorOptions {
+                scheduler: a.scheduler,
+                bind_host: a.bind_host,
+                external_host: a.external_host,
+                flight_port: a.flight_port,
+                grpc_port: a.grpc_port,
+                concurrent_tasks: a.concurrent_tasks,
+                work_dir: a.work_dir,
+                heartbeat_interval: a.heartbeat_interval,
+            })
+            .await?;
+            Ok(0)
+        }
         Command::Generate {
             out,
             sources,
@@ -230,6 +324,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 BenchSuite::Stream => {
                     crate::bench::run(settings, rows, &formats).await?;
                 }
+                BenchSuite::Cluster => {
+                    let radius = xmatch_radii.first().copied().unwrap_or(5.0);
+                    crate::bench::cluster(settings, xmatch_sources, radius).await?;
+                }
                 BenchSuite::Spatial => {
                     crate::bench::spatial(
                         settings,
@@ -272,7 +370,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Adql(AdqlCommand::Translate { catalog, queries }) => {
             let settings = catalog.settings()?;
-            let engine = Engine::new(load_catalog(&settings).await?)?;
+            let engine = Engine::build(load_catalog(&settings).await?, &settings.engine).await?;
             let mut code = 0;
             for q in queries_or_stdin(&queries)? {
                 match engine.plan(&q).await {

@@ -36,6 +36,21 @@ pub struct ConfigFile {
     /// `[flight]`: the Arrow Flight SQL service.
     #[serde(default)]
     pub flight: FlightSection,
+    /// `[engine]`: where queries run (in process, or on a Ballista cluster).
+    #[serde(default)]
+    pub engine: EngineSection,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    /// `"local"` (default: queries run in this process) or `"ballista"` (queries run on the
+    /// Ballista cluster whose scheduler is `scheduler`).
+    pub mode: Option<String>,
+    /// The Ballista scheduler, `df://HOST:PORT` (default `df://127.0.0.1:50050`); used in
+    /// `ballista` mode (`serve --ballista URL`).
+    pub scheduler: Option<String>,
 }
 
 /// `[flight]`.
@@ -182,6 +197,8 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Flight SQL listen address; `None` serves no Flight SQL.
     pub flight: Option<SocketAddr>,
+    /// Where queries run.
+    pub engine: EngineMode,
 }
 
 /// What to do with jobs that were running when the service stopped.
@@ -286,6 +303,76 @@ pub struct Overrides {
     pub demo_sources: Option<u64>,
     /// `--flight`.
     pub flight: Option<String>,
+    /// `--ballista URL`: run queries on this Ballista scheduler.
+    pub ballista: Option<String>,
+}
+
+/// Where queries run (`[engine]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EngineMode {
+    /// In this process (DataFusion).
+    #[default]
+    Local,
+    /// On a Ballista cluster.
+    Ballista {
+        /// The scheduler's gRPC host.
+        host: String,
+        /// The scheduler's gRPC port.
+        port: u16,
+    },
+}
+
+impl EngineMode {
+    /// The scheduler URL (`df://host:port`) in Ballista mode.
+    pub fn scheduler_url(&self) -> Option<String> {
+        match self {
+            EngineMode::Local => None,
+            EngineMode::Ballista { host, port } => Some(format!("df://{host}:{port}")),
+        }
+    }
+}
+
+/// The default Ballista scheduler address.
+pub const DEFAULT_SCHEDULER: &str = "df://127.0.0.1:50050";
+
+/// Parses a scheduler address: `df://HOST:PORT`, or `HOST:PORT`.
+pub fn parse_scheduler(text: &str) -> Result<(String, u16), String> {
+    let rest = text.strip_prefix("df://").unwrap_or(text);
+    let rest = rest.trim_end_matches('/');
+    let bad = || format!("'{text}' is not a scheduler address like {DEFAULT_SCHEDULER}");
+    let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.contains('/') {
+        return Err(bad());
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+fn engine_mode(
+    e: &EngineSection,
+    ballista: Option<String>,
+    name: &str,
+) -> Result<EngineMode, ConfigError> {
+    let mode = match (&ballista, e.mode.as_deref()) {
+        (Some(_), _) => "ballista",
+        (None, None) => "local",
+        (None, Some(m)) => m,
+    };
+    match mode {
+        "local" => Ok(EngineMode::Local),
+        "ballista" => {
+            let text = ballista
+                .or_else(|| e.scheduler.clone())
+                .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+            let (host, port) = parse_scheduler(&text)
+                .map_err(|m| ConfigError::new(name, format!("engine.scheduler: {m}")))?;
+            Ok(EngineMode::Ballista { host, port })
+        }
+        other => Err(ConfigError::new(
+            name,
+            format!("engine.mode: '{other}' is neither \"local\" nor \"ballista\""),
+        )),
+    }
 }
 
 /// A configuration error, naming the file and key.
@@ -382,6 +469,7 @@ impl Settings {
             .or(file.server.data_dir)
             .unwrap_or_else(|| PathBuf::from("data"));
         let jobs = jobs_settings(&file.jobs, &data_dir, name)?;
+        let engine = engine_mode(&file.engine, o.ballista, name)?;
         let du = UploadSettings::default();
         let uploads = UploadSettings {
             enabled: file.uploads.enabled.unwrap_or(du.enabled),
@@ -409,6 +497,7 @@ impl Settings {
             uploads,
             auth,
             flight,
+            engine,
         })
     }
 }
@@ -509,6 +598,29 @@ mod tests {
                 .unwrap()
                 .flight
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn engine_section() {
+        let file: ConfigFile =
+            toml::from_str("[engine]\nmode = \"ballista\"\nscheduler = \"df://h:1234\"\n").unwrap();
+        let s = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default()).unwrap();
+        assert_eq!(s.engine.scheduler_url().as_deref(), Some("df://h:1234"));
+        let file: ConfigFile = toml::from_str("[engine]\nmode = \"cluster\"\n").unwrap();
+        let err = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("engine.mode"), "{err}");
+        let o = Overrides {
+            ballista: Some("df://nowhere".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(None, o).unwrap_err().to_string();
+        assert!(err.contains("engine.scheduler"), "{err}");
+        assert_eq!(
+            Settings::load(None, Overrides::default()).unwrap().engine,
+            EngineMode::Local
         );
     }
 

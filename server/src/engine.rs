@@ -1,7 +1,11 @@
 //! The query engine: the one place that builds the DataFusion `SessionContext` (catalogue,
 //! UDFs, ADQL front end) and turns ADQL text into a stream of record batches.
 //!
-//! HTTP `/sync`, the CLI, async jobs and Flight SQL all go through [`Engine`].
+//! HTTP `/sync`, the CLI, async jobs and Flight SQL all go through [`Engine`]. The same
+//! engine runs queries in process (`[engine] mode = "local"`) or on a Ballista cluster
+//! (`"ballista"`): then the session plans here and the scheduler and executors (see
+//! [`crate::cluster`]) run the plan, with the same functions registered by
+//! [`register_parallax`].
 //!
 //! The engine is read-only on every path: the session knows no table factories (no
 //! `CREATE EXTERNAL TABLE`), no table functions but `crossmatch_pairs` (no `generate_series`,
@@ -28,6 +32,8 @@ use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
 use parallax_formats::ColumnMeta;
 
+use crate::cluster::client::{JobStream, Scheduler};
+use crate::config::EngineMode;
 use crate::upload::UploadTable;
 
 /// Why a query failed.
@@ -55,6 +61,21 @@ pub enum QueryError {
     /// A bug or an I/O failure on our side; details go to the log only.
     #[error("internal error")]
     Internal(String),
+    /// The query cluster (Ballista scheduler) cannot be reached (HTTP 503).
+    #[error("query cluster unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The catalogue could not be registered.
+    #[error(transparent)]
+    Catalog(#[from] parallax_catalog::CatalogError),
+    /// The Ballista scheduler is unreachable or not a scheduler.
+    #[error("{0}")]
+    Scheduler(String),
 }
 
 impl QueryError {
@@ -66,6 +87,7 @@ impl QueryError {
             QueryError::Resource(_) => true,
             QueryError::Sql(_) => true,
             QueryError::Internal(_) => false,
+            QueryError::Unavailable(_) => false,
         }
     }
 
@@ -113,32 +135,103 @@ pub struct QueryResult {
 pub struct Engine {
     ctx: SessionContext,
     catalog: Arc<Catalog>,
+    /// The Ballista scheduler that runs the queries, in Ballista mode.
+    scheduler: Option<Arc<Scheduler>>,
+}
+
+/// The session configuration every Parallax session starts from.
+fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_information_schema(false)
+        .with_create_default_catalog_and_schema(true);
+    config.options_mut().sql_parser.collect_spans = true;
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    config
+}
+
+/// Read-only: no `CREATE EXTERNAL TABLE` factories and none of DataFusion's table functions
+/// (Parallax registers its own `crossmatch_pairs`).
+fn session_state(config: SessionConfig) -> SessionStateBuilder {
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_table_factories(HashMap::new())
+        .with_table_functions(HashMap::new())
+}
+
+/// Registers every Parallax function, aggregate, table function and optimizer rule: the one
+/// list used by the engine, the Ballista scheduler and the Ballista executors.
+pub fn register_parallax(ctx: &SessionContext) {
+    parallax_udfs::register_all(ctx);
+}
+
+/// A session with Parallax's configuration and functions and no catalogue.
+pub fn parallax_context() -> SessionContext {
+    let ctx = SessionContext::new_with_state(session_state(session_config()).build());
+    register_parallax(&ctx);
+    ctx
 }
 
 impl Engine {
     /// Builds the session: configuration, Parallax UDFs and the catalogue's tables.
     pub fn new(catalog: Catalog) -> Result<Self, parallax_catalog::CatalogError> {
-        let mut config = SessionConfig::new()
-            .with_information_schema(false)
-            .with_create_default_catalog_and_schema(true);
-        config.options_mut().sql_parser.collect_spans = true;
-        config.options_mut().execution.parquet.pushdown_filters = true;
-        // Read-only: no `CREATE EXTERNAL TABLE` factories and none of DataFusion's table
-        // functions (Parallax registers its own `crossmatch_pairs` below).
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_table_factories(HashMap::new())
-            .with_table_functions(HashMap::new())
+        let state = session_state(session_config())
             .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        parallax_udfs::register_all(&ctx);
+        register_parallax(&ctx);
         catalog.register(&ctx)?;
         Ok(Self {
             ctx,
             catalog: Arc::new(catalog),
+            scheduler: None,
         })
+    }
+
+    /// Builds the engine for `mode`: in process, or as a client of a Ballista scheduler
+    /// (checked to answer, within a few seconds).
+    pub async fn build(catalog: Catalog, mode: &EngineMode) -> Result<Self, EngineError> {
+        match mode {
+            EngineMode::Local => Ok(Self::new(catalog)?),
+            EngineMode::Ballista { host, port } => {
+                let scheduler = Scheduler {
+                    host: host.clone(),
+                    port: *port,
+                };
+                let ready = scheduler
+                    .readiness()
+                    .await
+                    .map_err(EngineError::Scheduler)?;
+                tracing::info!(scheduler = %scheduler.url(), %ready, "using the Ballista cluster");
+                Self::ballista(catalog, scheduler).await
+            }
+        }
+    }
+
+    /// The Ballista client session: the same configuration, functions and catalogue as
+    /// [`Engine::new`]; plans are sent to `scheduler`.
+    async fn ballista(catalog: Catalog, scheduler: Scheduler) -> Result<Self, EngineError> {
+        use ballista::prelude::{SessionConfigExt, SessionContextExt};
+        let config = session_config().with_ballista_logical_extension_codec(Arc::new(
+            crate::cluster::codec::ParallaxLogicalCodec::default(),
+        ));
+        let state = session_state(config).build();
+        // Ballista replaces the state's functions with its own list: register ours after.
+        let ctx = SessionContext::remote_with_state(&scheduler.url(), state)
+            .await
+            .map_err(|e| EngineError::Scheduler(e.to_string()))?;
+        register_parallax(&ctx);
+        catalog.register(&ctx)?;
+        Ok(Self {
+            ctx,
+            catalog: Arc::new(catalog),
+            scheduler: Some(Arc::new(scheduler)),
+        })
+    }
+
+    /// The Ballista scheduler queries run on, in Ballista mode.
+    pub fn scheduler(&self) -> Option<&Scheduler> {
+        self.scheduler.as_deref()
     }
 
     /// The catalogue being served.
@@ -180,14 +273,14 @@ impl Engine {
             Lang::Adql => self.execute(text, None).await,
             Lang::Sql => {
                 let plan = self.plan_sql(text).await?;
-                start(&self.ctx, plan).await
+                start(&self.ctx, plan, self.scheduler.as_ref()).await
             }
         }
     }
 
     /// Plans and starts an ADQL query, returning at most `limit` rows when given.
     pub async fn execute(&self, adql: &str, limit: Option<u64>) -> Result<QueryResult, QueryError> {
-        execute_in(&self.ctx, adql, limit).await
+        execute_in(&self.ctx, adql, limit, self.scheduler.as_ref()).await
     }
 
     /// As [`Engine::execute`], with upload tables visible as `TAP_UPLOAD.name` to this query
@@ -203,7 +296,7 @@ impl Engine {
             return self.execute(adql, limit).await;
         }
         let ctx = self.session_with(uploads)?;
-        execute_in(&ctx, adql, limit).await
+        execute_in(&ctx, adql, limit, self.scheduler.as_ref()).await
     }
 
     fn session_with(&self, uploads: Vec<UploadTable>) -> Result<SessionContext, QueryError> {
@@ -310,15 +403,28 @@ fn sql_error(e: DataFusionError) -> QueryError {
     }
 }
 
-async fn start(ctx: &SessionContext, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+async fn start(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    scheduler: Option<&Arc<Scheduler>>,
+) -> Result<QueryResult, QueryError> {
+    if let Some(s) = scheduler {
+        s.check().await.map_err(QueryError::Unavailable)?;
+    }
     let df = ctx
         .execute_logical_plan(plan)
         .await
         .map_err(QueryError::from_datafusion)?;
-    let stream = df
-        .execute_stream()
+    let task_ctx = Arc::new(df.task_ctx());
+    let physical = df
+        .create_physical_plan()
         .await
         .map_err(QueryError::from_datafusion)?;
+    let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task_ctx)
+        .map_err(QueryError::from_datafusion)?;
+    if let Some(s) = scheduler {
+        stream = Box::pin(JobStream::new(stream, physical, Arc::clone(s)));
+    }
     let schema = stream.schema();
     let columns = schema
         .fields()
@@ -336,6 +442,7 @@ async fn execute_in(
     ctx: &SessionContext,
     adql: &str,
     limit: Option<u64>,
+    scheduler: Option<&Arc<Scheduler>>,
 ) -> Result<QueryResult, QueryError> {
     let mut plan = plan_in(ctx, adql).await?;
     if let Some(n) = limit {
@@ -345,7 +452,7 @@ async fn execute_in(
             .and_then(LogicalPlanBuilder::build)
             .map_err(|e| QueryError::Internal(e.to_string()))?;
     }
-    start(ctx, plan).await
+    start(ctx, plan, scheduler).await
 }
 
 /// What the Parquet scans of an executed plan read, from DataFusion's scan metrics.

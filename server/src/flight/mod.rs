@@ -79,6 +79,7 @@ impl From<FlightSqlError> for Status {
                 }
                 QueryError::Resource(_) => Status::resource_exhausted(q.to_string()),
                 QueryError::Internal(detail) => internal(detail),
+                QueryError::Unavailable(_) => Status::unavailable(q.to_string()),
             },
             FlightSqlError::Malformed { .. }
             | FlightSqlError::BadRequest(_)

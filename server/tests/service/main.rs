@@ -4,6 +4,7 @@
 //! One test binary (each links all of DataFusion).
 
 mod auth;
+mod ballista;
 mod cli;
 mod common;
 mod cone_search;

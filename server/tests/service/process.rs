@@ -97,6 +97,16 @@ pub(crate) async fn wait_until_idle(
     since: Instant,
     what: &'static str,
 ) -> (Duration, f64) {
+    wait_until_idle_within(pid, since, what, Duration::from_secs(2)).await
+}
+
+/// As [`wait_until_idle`], failing after `deadline` from `since`.
+pub(crate) async fn wait_until_idle_within(
+    pid: u32,
+    since: Instant,
+    what: &'static str,
+    deadline: Duration,
+) -> (Duration, f64) {
     tokio::task::spawn_blocking(move || {
         loop {
             let u = cpu_use(pid, Duration::from_millis(250));
@@ -104,8 +114,9 @@ pub(crate) async fn wait_until_idle(
                 return (since.elapsed(), u);
             }
             assert!(
-                since.elapsed() < Duration::from_secs(2),
-                "still {u:.2} cores busy 2 s after {what}"
+                since.elapsed() < deadline,
+                "still {u:.2} cores busy {} s after {what}",
+                deadline.as_secs()
             );
         }
     })

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use futures::TryStreamExt;
 use parallax::engine::{Engine, QueryError};
@@ -48,31 +48,7 @@ impl AsyncDB for Db {
             .try_collect()
             .await
             .map_err(|e| SltError::from(QueryError::from_datafusion(e)))?;
-        let opts = FormatOptions::default().with_null("NULL");
-        let mut rows = Vec::new();
-        for b in &batches {
-            let fmts = b
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| SltError(e.to_string()))?;
-            for r in 0..b.num_rows() {
-                rows.push(
-                    fmts.iter()
-                        .zip(b.columns())
-                        .map(|(f, c)| {
-                            if c.is_null(r) {
-                                "NULL".to_string()
-                            } else {
-                                let s = f.value(r).to_string();
-                                if s.is_empty() { "(empty)".into() } else { s }
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        }
+        let rows = cells(&batches).map_err(SltError)?;
         Ok(DBOutput::Rows {
             types: vec![DefaultColumnType::Any; result.schema.fields().len()],
             rows,
@@ -86,6 +62,45 @@ impl AsyncDB for Db {
     }
 }
 
+/// Result cells as the `.slt` files write them (NULL as `NULL`, empty strings as `(empty)`).
+fn cells(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for b in batches {
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        for r in 0..b.num_rows() {
+            rows.push(
+                fmts.iter()
+                    .zip(b.columns())
+                    .map(|(f, c)| {
+                        if c.is_null(r) {
+                            "NULL".to_string()
+                        } else {
+                            let s = f.value(r).to_string();
+                            if s.is_empty() { "(empty)".into() } else { s }
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// Rows rendered as `.slt` lines (cells joined by a space).
+pub(crate) fn render(batches: &[RecordBatch]) -> Vec<String> {
+    cells(batches)
+        .expect("formattable")
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect()
+}
+
 #[tokio::test]
 async fn sqllogictests() {
     let f = fixture();
@@ -93,6 +108,12 @@ async fn sqllogictests() {
         .await
         .expect("catalogue");
     let engine = Arc::new(Engine::new(catalog).expect("engine"));
+    let failures = run_all(engine).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs every `tests/slt/*.slt` file against `engine`; returns the failures.
+pub(crate) async fn run_all(engine: Arc<Engine>) -> Vec<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/slt")
@@ -112,7 +133,7 @@ async fn sqllogictests() {
             failures.push(format!("{}: {e}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    failures
 }
 
 /// Every registered function (and alias) is called by at least one `.slt` file, the executable

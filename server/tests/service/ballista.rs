@@ -1,0 +1,475 @@
+//! Distributed execution: a Ballista scheduler and two executors started from the `parallax`
+//! binary on 127.0.0.1, queried by the engine in Ballista mode (in this process) or by a
+//! `parallax serve --ballista` process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use parallax::config::EngineMode;
+use parallax::engine::{Engine, QueryError};
+
+use crate::common::{fixture, settings};
+use crate::process::{Server, cpu_use, wait_until_idle_within};
+use crate::uws::{create, get, post, tag};
+
+/// A child process whose stderr (the log) is kept.
+struct Proc {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Starts `parallax ARGS` (with `-v`: info logs of Ballista too); returns it and its
+    /// first stdout line starting with `ready` (waited for with a deadline).
+    fn start(args: &[&str], ready: &str) -> (Self, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
+            .arg("-v")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn parallax");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let prefix = ready.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix(&prefix) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("parallax {args:?} did not print '{ready}'"));
+        (Proc { child, log }, line)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The body of a plain HTTP/1.0 GET (empty when the server does not answer).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A scheduler and `n` executors.
+struct Cluster {
+    scheduler: Proc,
+    executors: Vec<Proc>,
+    /// `df://127.0.0.1:PORT`.
+    url: String,
+    _work: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Self {
+        let (scheduler, url) = Proc::start(
+            &[
+                "scheduler",
+                "--listen",
+                "127.0.0.1:0",
+                "--executor-timeout",
+                "6",
+            ],
+            "parallax: scheduler on ",
+        );
+        let work = tempfile::tempdir().expect("tempdir");
+        let mut executors = Vec::new();
+        for i in 0..n {
+            let dir = work.path().join(format!("executor{i}"));
+            std::fs::create_dir_all(&dir).expect("work dir");
+            let (flight, grpc) = (free_port().to_string(), free_port().to_string());
+            let (p, _) = Proc::start(
+                &[
+                    "executor",
+                    "--scheduler",
+                    &url,
+                    "--flight-port",
+                    &flight,
+                    "--grpc-port",
+                    &grpc,
+                    "--concurrent-tasks",
+                    "2",
+                    "--heartbeat-interval",
+                    "1",
+                    "--work-dir",
+                    &dir.to_string_lossy(),
+                ],
+                "parallax: executor on ",
+            );
+            executors.push(p);
+        }
+        let c = Cluster {
+            scheduler,
+            executors,
+            url,
+            _work: work,
+        };
+        c.wait_for_executors(n);
+        c
+    }
+
+    /// Waits (deadline 30 s) until the scheduler reports `n` executors.
+    fn wait_for_executors(&self, n: usize) {
+        let want = format!("ready: {n} executors");
+        let t0 = Instant::now();
+        loop {
+            let text = http_get(self.url.trim_start_matches("df://"), "/readyz");
+            if text.starts_with(&want) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "executors did not register: {text}\n{}",
+                self.scheduler.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn mode(&self) -> EngineMode {
+        let (host, port) = parallax::config::parse_scheduler(&self.url).expect("url");
+        EngineMode::Ballista { host, port }
+    }
+
+    async fn engine(&self) -> Engine {
+        let f = fixture();
+        let catalog = parallax::app::load_catalog(&settings(f.data_dir.clone()))
+            .await
+            .expect("catalogue");
+        Engine::build(catalog, &self.mode()).await.expect("engine")
+    }
+}
+
+/// The in-process engine over the same catalogue.
+async fn local_engine() -> Engine {
+    let f = fixture();
+    let catalog = parallax::app::load_catalog(&settings(f.data_dir.clone()))
+        .await
+        .expect("catalogue");
+    Engine::new(catalog).expect("engine")
+}
+
+async fn rows(engine: &Engine, adql: &str) -> Result<Vec<String>, QueryError> {
+    let result = engine.execute(adql, None).await?;
+    let batches: Vec<_> = result
+        .stream
+        .try_collect()
+        .await
+        .map_err(QueryError::from_datafusion)?;
+    Ok(crate::slt::render(&batches))
+}
+
+/// The whole `.slt` suite (joins, aggregates, geometry, the crossmatch idiom, mahalanobis,
+/// fourier_search, TAP_SCHEMA, uploads-free ADQL semantics) gives the same answers on the
+/// cluster as in process: the same expected results, file by file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slt_suite_on_the_cluster() {
+    let cluster = Cluster::start(2);
+    let engine = Arc::new(cluster.engine().await);
+    let failures = crate::slt::run_all(engine).await;
+    assert!(
+        failures.is_empty(),
+        "{}\n--- scheduler log ---\n{}",
+        failures.join("\n\n"),
+        tail(&cluster.scheduler.log(), 40)
+    );
+    // Work happened on both executors.
+    for (i, e) in cluster.executors.iter().enumerate() {
+        let n = e.log().matches("Execute task").count();
+        assert!(n > 0, "executor {i} ran no task");
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// CPU ticks (user + system) of a process.
+fn ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// A UDF-heavy self-join (8 million DISTANCE calls) sent through `parallax serve --ballista`:
+/// the executors burn the CPU, the front end hardly any, and both executors run tasks of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udf_batches_run_in_the_executors() {
+    let cluster = Cluster::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("jobs"),
+        &format!(
+            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n",
+            cluster.url
+        ),
+    );
+    let query = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
+                 ON MOD(a.source_id, 50) = MOD(b.source_id, 50) \
+                 WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 10";
+    let before: Vec<u64> = cluster.executors.iter().map(|e| ticks(e.pid())).collect();
+    let front_before = ticks(server.pid());
+    let (status, _, body) = post(
+        &format!("{}/sync", server.base),
+        &[("LANG", "ADQL"), ("QUERY", query), ("FORMAT", "csv")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let n: u64 = body
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect(&body);
+    // The same answer as in process.
+    let local = local_engine().await;
+    assert_eq!(rows(&local, query).await.unwrap(), vec![n.to_string()]);
+    let used: Vec<u64> = cluster
+        .executors
+        .iter()
+        .zip(&before)
+        .map(|(e, b)| ticks(e.pid()) - b)
+        .collect();
+    let front = ticks(server.pid()) - front_before;
+    eprintln!("udf work: executors {used:?} ticks, front end {front} ticks, {n} pairs");
+    for (i, u) in used.iter().enumerate() {
+        assert!(*u >= 10, "executor {i} used only {u} ticks: {used:?}");
+    }
+    assert!(
+        used.iter().sum::<u64>() > 3 * front,
+        "the front end did the work: executors {used:?}, front end {front}"
+    );
+    // The job's tasks are in both executors' logs.
+    let logs: Vec<String> = cluster.executors.iter().map(|e| e.log()).collect();
+    let job = logs[0]
+        .lines()
+        .rev()
+        .find_map(|l| l.split("Execute task  : [TID ").nth(1))
+        .and_then(|s| s.split('/').next())
+        .expect("a task in executor 0's log")
+        .to_string();
+    assert!(
+        logs[1].contains(&format!("TID {job}/")),
+        "executor 1 ran no task of job {job}"
+    );
+}
+
+/// SIGKILL one of two executors during a multi-stage query: the query is re-planned onto the
+/// survivor once the scheduler declares the executor dead (6 s without heartbeat here) and
+/// completes with the right answer, or fails with a clear error; either way within 60 s. The
+/// next query succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_killed_mid_query() {
+    let mut cluster = Cluster::start(2);
+    let engine = cluster.engine().await;
+    let query = "SELECT MOD(a.source_id, 7) AS k, COUNT(*) AS n FROM gaiadr3.gaia_source AS a \
+                 JOIN gaiadr3.gaia_source AS b ON MOD(a.source_id, 40) = MOD(b.source_id, 40) \
+                 WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 20 \
+                 GROUP BY MOD(a.source_id, 7) ORDER BY k";
+    let expected = rows(&local_engine().await, query).await.unwrap();
+    let t0 = Instant::now();
+    let run = tokio::spawn({
+        let engine = Arc::new(engine);
+        let q = query.to_string();
+        async move {
+            let r = rows(&engine, &q).await;
+            (r, engine)
+        }
+    });
+    // Kill an executor once it runs a task.
+    let victim = loop {
+        if let Some(i) = cluster
+            .executors
+            .iter()
+            .position(|e| e.log().contains("Execute task"))
+        {
+            break i;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no task started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cluster.executors[victim].kill();
+    let killed = t0.elapsed();
+    let (result, engine) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the query hangs after an executor died")
+        .unwrap();
+    let took = t0.elapsed();
+    match &result {
+        Ok(r) => {
+            assert_eq!(r, &expected);
+            eprintln!(
+                "fault: executor {victim} killed at {:.1} s; query completed on the survivor after {:.1} s",
+                killed.as_secs_f64(),
+                took.as_secs_f64()
+            );
+        }
+        Err(e) => {
+            let m = e.to_string();
+            eprintln!(
+                "fault: executor {victim} killed at {:.1} s; query failed after {:.1} s: {m}",
+                killed.as_secs_f64(),
+                took.as_secs_f64()
+            );
+            assert!(!m.is_empty());
+        }
+    }
+    // The cluster still answers.
+    assert_eq!(rows(&engine, query).await.unwrap(), expected);
+}
+
+/// ABORT of a TAP async job that runs on the cluster cancels the Ballista job: both
+/// executors are idle again within a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_frees_the_executors() {
+    let cluster = Cluster::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("jobs"),
+        &format!(
+            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n",
+            cluster.url
+        ),
+    );
+    let endless = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
+                   ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
+                   WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
+    let job = create(
+        &server.base,
+        &[("LANG", "ADQL"), ("QUERY", endless), ("PHASE", "RUN")],
+    )
+    .await;
+    let (_, _, doc) = get(&format!("{job}?WAIT=10&PHASE=QUEUED")).await;
+    assert_eq!(tag(&doc, "phase"), Some("EXECUTING"), "{doc}");
+    // Both executors busy.
+    let pids: Vec<u32> = cluster.executors.iter().map(Proc::pid).collect();
+    let t_busy = Instant::now();
+    loop {
+        let busy: Vec<f64> = {
+            let pids = pids.clone();
+            tokio::task::spawn_blocking(move || {
+                pids.iter()
+                    .map(|p| cpu_use(*p, Duration::from_millis(300)))
+                    .collect()
+            })
+            .await
+            .unwrap()
+        };
+        if busy.iter().sum::<f64>() > 0.5 {
+            eprintln!("cancellation: executors busy {busy:?} cores");
+            break;
+        }
+        assert!(
+            t_busy.elapsed() < Duration::from_secs(20),
+            "the executors never got busy: {busy:?}"
+        );
+    }
+    let t0 = Instant::now();
+    assert_eq!(
+        post(&format!("{job}/phase"), &[("PHASE", "ABORT")]).await.0,
+        303
+    );
+    for (i, pid) in pids.iter().enumerate() {
+        let (after, u) = wait_until_idle_within(*pid, t0, "ABORT", Duration::from_secs(5)).await;
+        eprintln!(
+            "cancellation: executor {i} idle ({u:.3} cores) {:.0} ms after ABORT",
+            after.as_secs_f64() * 1000.0
+        );
+    }
+    let (_, _, phase) = get(&format!("{job}/phase")).await;
+    assert_eq!(phase, "ABORTED");
+    assert!(
+        cluster
+            .scheduler
+            .log()
+            .contains("cancellation request for job"),
+        "the scheduler got no CancelJob"
+    );
+}
+
+/// An unreachable scheduler: the engine refuses to start within a few seconds, naming it;
+/// a running front end whose scheduler went away answers 503 with the reason, promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_scheduler_is_a_clear_error() {
+    let port = free_port();
+    let mode = EngineMode::Ballista {
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let f = fixture();
+    let catalog = parallax::app::load_catalog(&settings(f.data_dir.clone()))
+        .await
+        .expect("catalogue");
+    let t0 = Instant::now();
+    let err = match Engine::build(catalog, &mode).await {
+        Ok(_) => panic!("an engine without a scheduler"),
+        Err(e) => e.to_string(),
+    };
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("unreachable"),
+        "{err}"
+    );
+
+    let mut cluster = Cluster::start(1);
+    let engine = cluster.engine().await;
+    assert_eq!(rows(&engine, "SELECT 1 AS one").await.unwrap(), vec!["1"]);
+    cluster.scheduler.kill();
+    let t0 = Instant::now();
+    let err = rows(&engine, "SELECT COUNT(*) FROM gaiadr3.gaia_source")
+        .await
+        .expect_err("no scheduler");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    assert!(matches!(err, QueryError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+}
