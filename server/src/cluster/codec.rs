@@ -117,7 +117,7 @@ impl LogicalExtensionCodec for ParallaxLogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> Result<()> {
-        if let Some(mem) = node.as_any().downcast_ref::<MemTable>() {
+        if let Some(mem) = node.downcast_ref::<MemTable>() {
             buf.push(TAG_MEMORY);
             return encode_memory_table(mem, buf);
         }
