@@ -100,8 +100,7 @@ impl Scheduler {
 pub fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     let mut stack = vec![Arc::clone(plan)];
     while let Some(node) = stack.pop() {
-        if let Some(q) = node.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()
-        {
+        if let Some(q) = node.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>() {
             return q.job_id().map(|id| id.to_string());
         }
         stack.extend(node.children().into_iter().cloned());
