@@ -8,7 +8,7 @@ if ! command -v stilts >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq stilts >/dev/null
 fi
-if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager' 2>/dev/null; then
+if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager, prometheus_client' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -r conformance/requirements.txt
 fi
 echo "stilts: $(command -v stilts); python: $(python3 --version)"

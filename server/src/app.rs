@@ -124,6 +124,32 @@ pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
     }
 }
 
+/// The files and directories whose sizes and times make the catalogue's version (the key of
+/// the result cache): the demo directory, or each configured local table path (up to its
+/// first glob component).
+fn catalog_roots(settings: &Settings) -> Vec<std::path::PathBuf> {
+    if settings.catalog.tables.is_empty() {
+        return vec![settings.data_dir.join("demo")];
+    }
+    settings
+        .catalog
+        .tables
+        .iter()
+        .filter(|t| !t.path.contains("://"))
+        .map(|t| {
+            let full = settings.config_dir.join(&t.path);
+            let mut root = std::path::PathBuf::new();
+            for c in full.components() {
+                if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+                    break;
+                }
+                root.push(c);
+            }
+            root
+        })
+        .collect()
+}
+
 /// How long Flight SQL streams may run on after the shutdown signal.
 const FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -141,7 +167,14 @@ impl Application {
     /// Loads the catalogue, builds the engine and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let catalog = load_catalog(&settings).await?;
-        let engine = Arc::new(Engine::new(catalog)?);
+        let engine = Arc::new(Engine::with_memory_limit(
+            catalog,
+            settings.admission.memory_bytes,
+        )?);
+        let ops = Arc::new(crate::ops::Ops::new(
+            crate::ops::ResultCache::new(settings.cache, catalog_roots(&settings)),
+            crate::ops::Admission::new(settings.admission),
+        ));
         let jobs = Jobs::open(
             settings.jobs.clone(),
             settings.limits,
@@ -152,6 +185,7 @@ impl Application {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        jobs.set_metrics(ops.metrics.clone());
         jobs.start().map_err(|e| StartError::Jobs {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
@@ -165,6 +199,7 @@ impl Application {
             jobs: jobs.clone(),
             uploads: settings.uploads,
             auth: settings.auth.clone(),
+            ops,
         });
         let listener =
             TcpListener::bind(settings.http)

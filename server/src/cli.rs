@@ -95,6 +95,9 @@ pub enum BenchSuite {
     Stream,
     /// Cone searches and self-crossmatches.
     Spatial,
+    /// A workshop: many users running the same example queries, with and without the
+    /// result cache; latency percentiles.
+    Workshop,
 }
 
 /// Catalogue and server options shared by `serve` and `adql translate`.
@@ -229,6 +232,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             match suite {
                 BenchSuite::Stream => {
                     crate::bench::run(settings, rows, &formats).await?;
+                }
+                BenchSuite::Workshop => {
+                    crate::bench::workshop(settings, 50, 10).await?;
                 }
                 BenchSuite::Spatial => {
                     crate::bench::spatial(

@@ -36,6 +36,47 @@ pub struct ConfigFile {
     /// `[flight]`: the Arrow Flight SQL service.
     #[serde(default)]
     pub flight: FlightSection,
+    /// `[cache]`: the result cache of sync queries.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// `[admission]`: limits on concurrent sync queries and query memory.
+    #[serde(default)]
+    pub admission: AdmissionSection,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Answer identical sync queries (same normalised ADQL, MAXREC and catalogue files) from
+    /// memory (default true).
+    pub enabled: Option<bool>,
+    /// Seconds an entry lives (default 600).
+    pub ttl: Option<u64>,
+    /// Arrow bytes the cache holds in all (default 536870912).
+    pub max_bytes: Option<u64>,
+    /// Largest result kept, in Arrow bytes (default 33554432); bigger ones are not cached.
+    pub max_entry_bytes: Option<u64>,
+}
+
+/// `[admission]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionSection {
+    /// Sync queries running at once, all users together (default twice the cores, at
+    /// least 4). Async jobs have their own limit, `jobs.concurrency`.
+    pub sync_concurrency: Option<usize>,
+    /// Sync queries one user runs at once (anonymous callers count as one user; default 0,
+    /// no per-user limit).
+    pub sync_per_user: Option<usize>,
+    /// Seconds a sync request waits for a free slot before HTTP 503 (default 30).
+    pub queue_wait: Option<f64>,
+    /// `Retry-After` seconds sent with 503 (default 10).
+    pub retry_after: Option<u64>,
+    /// Bytes of memory all running queries may reserve together (DataFusion's fair spill
+    /// pool: sorts, joins and aggregates spill to disk or fail cleanly beyond it); default
+    /// half the machine's memory, 0 for no limit.
+    pub memory_bytes: Option<u64>,
 }
 
 /// `[flight]`.
@@ -182,6 +223,10 @@ pub struct Settings {
     pub auth: crate::auth::AuthSettings,
     /// Flight SQL listen address; `None` serves no Flight SQL.
     pub flight: Option<SocketAddr>,
+    /// The result cache.
+    pub cache: crate::ops::CacheSettings,
+    /// Sync admission and the memory pool.
+    pub admission: crate::ops::AdmissionSettings,
 }
 
 /// What to do with jobs that were running when the service stopped.
@@ -396,6 +441,38 @@ impl Settings {
             .public_url
             .or(file.server.public_url)
             .map(|u| u.trim_end_matches('/').to_string());
+        let dc = crate::ops::CacheSettings::default();
+        let cache = crate::ops::CacheSettings {
+            enabled: file.cache.enabled.unwrap_or(dc.enabled),
+            ttl: file
+                .cache
+                .ttl
+                .map_or(dc.ttl, std::time::Duration::from_secs),
+            max_bytes: file.cache.max_bytes.unwrap_or(dc.max_bytes),
+            max_entry_bytes: file.cache.max_entry_bytes.unwrap_or(dc.max_entry_bytes),
+        };
+        let da = crate::ops::AdmissionSettings::default();
+        let a = &file.admission;
+        let queue_wait = a.queue_wait.unwrap_or(da.queue_wait.as_secs_f64());
+        if !(queue_wait.is_finite() && queue_wait >= 0.0) {
+            return Err(ConfigError::new(
+                name,
+                "admission.queue_wait must be a non-negative number of seconds",
+            ));
+        }
+        let admission = crate::ops::AdmissionSettings {
+            sync_concurrency: a.sync_concurrency.unwrap_or(da.sync_concurrency),
+            sync_per_user: a.sync_per_user.unwrap_or(da.sync_per_user),
+            queue_wait: std::time::Duration::from_secs_f64(queue_wait),
+            retry_after: a.retry_after.unwrap_or(da.retry_after),
+            memory_bytes: a.memory_bytes.unwrap_or(da.memory_bytes),
+        };
+        if admission.sync_concurrency == 0 {
+            return Err(ConfigError::new(
+                name,
+                "admission.sync_concurrency must be at least 1",
+            ));
+        }
         Ok(Self {
             http,
             data_dir,
@@ -409,6 +486,8 @@ impl Settings {
             uploads,
             auth,
             flight,
+            cache,
+            admission,
         })
     }
 }

@@ -116,8 +116,36 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the session: configuration, Parallax UDFs and the catalogue's tables.
+    /// Builds the session: configuration, Parallax UDFs and the catalogue's tables, with no
+    /// memory limit.
     pub fn new(catalog: Catalog) -> Result<Self, parallax_catalog::CatalogError> {
+        Self::with_memory_limit(catalog, 0)
+    }
+
+    /// As [`Engine::new`], with all queries together limited to `memory_bytes` (0: no limit)
+    /// by DataFusion's fair spill pool: operators that can spill (sorts, hash aggregates,
+    /// joins) spill to disk, others fail with a "resources exhausted" error naming the top
+    /// consumers, instead of the process running out of memory.
+    pub fn with_memory_limit(
+        catalog: Catalog,
+        memory_bytes: u64,
+    ) -> Result<Self, parallax_catalog::CatalogError> {
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if memory_bytes > 0 {
+            use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+            let pool = TrackConsumersPool::new(
+                FairSpillPool::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX)),
+                std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+            );
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+        }
+        let runtime =
+            runtime
+                .build_arc()
+                .map_err(|e| parallax_catalog::CatalogError::Registration {
+                    table: "(query runtime)".into(),
+                    reason: e.to_string(),
+                })?;
         let mut config = SessionConfig::new()
             .with_information_schema(false)
             .with_create_default_catalog_and_schema(true);
@@ -127,6 +155,7 @@ impl Engine {
         // functions (Parallax registers its own `crossmatch_pairs` below).
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_table_factories(HashMap::new())
             .with_table_functions(HashMap::new())
@@ -139,6 +168,24 @@ impl Engine {
             ctx,
             catalog: Arc::new(catalog),
         })
+    }
+
+    /// Gauges for `/metrics`: bytes reserved in the memory pool, its limit (0: none), and the
+    /// Parquet footers in DataFusion's file-metadata cache with their hits.
+    pub fn memory_and_metadata_cache(&self) -> (u64, u64, u64, u64) {
+        let rt = self.ctx.runtime_env();
+        let limit = match rt.memory_pool.memory_limit() {
+            datafusion::execution::memory_pool::MemoryLimit::Finite(n) => n as u64,
+            _ => 0,
+        };
+        let cache = rt.cache_manager.get_file_metadata_cache();
+        let hits: usize = cache.list_entries().values().map(|e| e.hits).sum();
+        (
+            rt.memory_pool.reserved() as u64,
+            limit,
+            cache.len() as u64,
+            hits as u64,
+        )
     }
 
     /// The catalogue being served.

@@ -43,6 +43,9 @@ pub enum ServiceError {
     /// An UPLOAD could not be used.
     #[error(transparent)]
     Upload(#[from] crate::upload::UploadError),
+    /// Admission control refused a sync query: 503 with `Retry-After`.
+    #[error(transparent)]
+    Busy(crate::ops::Busy),
 }
 
 impl ServiceError {
@@ -55,6 +58,7 @@ impl ServiceError {
             // UWS 1.1 §2.2: a request illegal in the current state, or a rejected job, is 403.
             ServiceError::Conflict(_) | ServiceError::Limit(_) => StatusCode::FORBIDDEN,
             ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Upload(e) if e.is_limit() => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Upload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Query(QueryError::Resource(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -87,12 +91,26 @@ impl IntoResponse for ServiceError {
             ServiceError::Unauthorized { challenge, .. } => Some(challenge.clone()),
             _ => None,
         };
+        let retry_after = match &self {
+            ServiceError::Busy(b) => Some(b.retry_after),
+            _ => None,
+        };
+        let query_id = crate::ops::current_query_id();
+        let infos: Vec<(&str, &str)> = query_id
+            .as_deref()
+            .map(|q| ("query_id", q))
+            .into_iter()
+            .collect();
         let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
-            parallax_formats::votable_error_document(&message),
+            parallax_formats::votable_error_document_with(&message, &infos),
         )
             .into_response();
+        if let Some(s) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
         if let Some(c) = challenge
             && let Ok(v) = header::HeaderValue::from_str(&c)
         {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub uploads: UploadSettings,
     /// Accounts.
     pub auth: AuthSettings,
+    /// Result cache, admission control and metrics.
+    pub ops: Arc<crate::ops::Ops>,
 }
 
 impl AppState {
@@ -113,6 +115,7 @@ fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/tap") }))
+        .route("/metrics", get(metrics))
         .nest("/tap", tap_routes("/tap"))
         .nest("/tap-server/tap", tap_routes("/tap-server/tap"))
         .with_state(state)
@@ -120,6 +123,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         // One span per request with method and path; the /sync span nests inside it.
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}
+
+/// `GET /metrics`: Prometheus text exposition format 0.0.4.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (memory_reserved, memory_limit, parquet_metadata_entries, parquet_metadata_hits) =
+        state.engine.memory_and_metadata_cache();
+    let (cache_entries, cache_bytes) = state.ops.cache.usage();
+    let jobs_by_phase = state.jobs.phase_counts().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot count jobs for /metrics");
+        Vec::new()
+    });
+    let gauges = crate::ops::metrics::Gauges {
+        jobs_by_phase,
+        memory_reserved,
+        memory_limit,
+        cache_entries,
+        cache_bytes,
+        parquet_metadata_entries,
+        parquet_metadata_hits,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.ops.metrics.render(&gauges),
+    )
+        .into_response()
 }
 
 async fn server_header(mut resp: axum::response::Response) -> axum::response::Response {

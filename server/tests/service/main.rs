@@ -11,6 +11,7 @@ mod crossmatch;
 mod flight;
 mod http;
 mod load;
+mod ops;
 mod process;
 mod science;
 mod slt;
