@@ -10,12 +10,13 @@ use parallax::config::{Overrides, Settings};
 
 use crate::common::{SOURCES, client, fixture, start_server};
 
-/// Starts a server over the shared demo catalogue with extra config `text`; its base URL.
-fn server(text: &str) -> String {
+/// Starts a server over the shared demo catalogue with extra config `text` (and `[jobs]`
+/// keys `jobs`); its base URL.
+fn server_with_jobs(jobs_keys: &str, text: &str) -> String {
     let f = fixture();
     let jobs = tempfile::tempdir().expect("tempdir").keep();
     let text = format!(
-        "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n[jobs]\ndir = \"{}\"\n{text}",
+        "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n[jobs]\ndir = \"{}\"\n{jobs_keys}\n{text}",
         jobs.display()
     );
     let file: parallax::config::ConfigFile = toml::from_str(&text).expect("config");
@@ -31,6 +32,10 @@ fn server(text: &str) -> String {
     .expect("settings");
     let (addr, _) = start_server(settings);
     format!("http://{addr}")
+}
+
+fn server(text: &str) -> String {
+    server_with_jobs("", text)
 }
 
 /// `GET /metrics`, parsed into `name{labels}` -> value (the exposition format's sample lines).
@@ -138,22 +143,11 @@ async fn metrics_count_a_known_run() {
 async fn identical_queries_are_served_from_the_cache() {
     // A table of our own, so the test can change its file.
     let dir = tempfile::tempdir().unwrap().keep();
-    let src = std::fs::read_dir(fixture().data_dir.join("demo"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("gaia_source"))
-        })
-        .expect("demo gaia_source");
+    let src = fixture()
+        .data_dir
+        .join("demo/gaiadr3/gaia_source/part-00000.parquet");
     let file = dir.join("src.parquet");
-    if src.is_dir() {
-        let first = std::fs::read_dir(&src).unwrap().flatten().next().unwrap();
-        std::fs::copy(first.path(), &file).unwrap();
-    } else {
-        std::fs::copy(&src, &file).unwrap();
-    }
+    std::fs::copy(&src, &file).expect("demo gaia_source file");
     let base = server(&format!(
         "[[catalog.table]]\nname = \"mine.src\"\npath = \"{}\"\n",
         file.display()
@@ -252,15 +246,31 @@ async fn results_over_the_entry_limit_are_not_cached() {
 #[tokio::test]
 async fn overload_is_refused_or_queued_within_the_memory_pool() {
     let limit = 8 << 20;
-    let base = server(&format!(
-        "[admission]\nsync_concurrency = 1\nqueue_wait = 0.05\nretry_after = 4\nmemory_bytes = {limit}\n\
-         [cache]\nenabled = false\n[jobs]\nconcurrency = 1\n"
-    ));
-    // A heavy sort (all columns of every source, then a join): it reserves memory.
+    let base = server_with_jobs(
+        "concurrency = 1",
+        &format!(
+            "[admission]\nsync_concurrency = 1\nqueue_wait = 0\nretry_after = 4\nmemory_bytes = {limit}\n\
+             [cache]\nenabled = false\n"
+        ),
+    );
+    // Too big for the pool: every column of every source in a top-k heap, which cannot
+    // spill. It stops cleanly with a resource error naming the consumer.
+    let r = sync(
+        &base,
+        "SELECT * FROM gaiadr3.gaia_source ORDER BY phot_g_mean_mag DESC, dec",
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 503);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("query stopped") && body.contains("TopK"),
+        "{body}"
+    );
+    // Fits in the pool: sorting every source by its distance to a point.
     let heavy = |i: usize| {
         format!(
-            "SELECT a.*, b.ra AS ra2 FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
-             ON a.source_id = b.source_id WHERE a.ra > {i} * 0.001 ORDER BY a.phot_g_mean_mag DESC, b.dec"
+            "SELECT source_id, ra, dec FROM gaiadr3.gaia_source WHERE ra > {i} * 0.001 \
+             ORDER BY DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', {i}, 10)), source_id"
         )
     };
     let sampler = {
@@ -276,7 +286,7 @@ async fn overload_is_refused_or_queued_within_the_memory_pool() {
             worst
         })
     };
-    let tasks: Vec<_> = (0..6)
+    let tasks: Vec<_> = (0..8)
         .map(|i| {
             let base = base.clone();
             let q = heavy(i);
@@ -306,18 +316,14 @@ async fn overload_is_refused_or_queued_within_the_memory_pool() {
             503 => {
                 busy += 1;
                 assert!(body.contains("QUERY_STATUS"), "{body}");
-                if body.contains("busy") {
-                    assert_eq!(retry.as_deref(), Some("4"));
-                } else {
-                    // The memory pool said no: a clean resource error.
-                    assert!(body.contains("query stopped"), "{body}");
-                }
+                assert!(body.contains("the service is busy"), "{body}");
+                assert_eq!(retry.as_deref(), Some("4"));
             }
             other => panic!("unexpected status {other}: {body}"),
         }
     }
     assert!(ok >= 1, "no query got through");
-    assert!(busy >= 1, "nothing was refused with 6 queries for 1 slot");
+    assert!(busy >= 1, "nothing was refused with 8 queries for 1 slot");
     let worst = sampler.await.unwrap();
     assert!(worst <= limit as f64, "memory pool exceeded: {worst}");
     // Async: the second job waits in QUEUED behind the first.
