@@ -75,9 +75,21 @@ pub fn remote_schemas(config: &CatalogConfig) -> Result<Vec<SchemaInfo>, Catalog
         .postgres
         .iter()
         .enumerate()
-        .map(|(i, p)| (format!("catalog.postgres[{i}]"), &p.name, &p.schema, &p.description))
+        .map(|(i, p)| {
+            (
+                format!("catalog.postgres[{i}]"),
+                &p.name,
+                &p.schema,
+                &p.description,
+            )
+        })
         .chain(config.flightsql.iter().enumerate().map(|(i, f)| {
-            (format!("catalog.flightsql[{i}]"), &f.name, &f.schema, &f.description)
+            (
+                format!("catalog.flightsql[{i}]"),
+                &f.name,
+                &f.schema,
+                &f.description,
+            )
         }));
     let mut out: Vec<SchemaInfo> = Vec::new();
     let mut names = HashSet::new();
@@ -85,7 +97,9 @@ pub fn remote_schemas(config: &CatalogConfig) -> Result<Vec<SchemaInfo>, Catalog
         if !is_identifier(name) {
             return Err(CatalogError::InvalidConfig {
                 key: format!("{key}.name"),
-                message: format!("source name '{name}' must be a lower-case ADQL regular identifier"),
+                message: format!(
+                    "source name '{name}' must be a lower-case ADQL regular identifier"
+                ),
             });
         }
         if !names.insert(name.clone()) {

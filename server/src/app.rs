@@ -130,7 +130,9 @@ pub async fn load_federated(settings: &Settings) -> Result<(Catalog, Federation)
         )?;
         config.postgres = settings.catalog.postgres.clone();
         config.flightsql = settings.catalog.flightsql.clone();
-        config.schemas.extend(settings.catalog.schemas.iter().cloned());
+        config
+            .schemas
+            .extend(settings.catalog.schemas.iter().cloned());
         parallax_catalog::load_with(&config, Path::new("/"), remote).await?
     } else {
         parallax_catalog::load_with(&settings.catalog, &settings.config_dir, remote).await?

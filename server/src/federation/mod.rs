@@ -185,7 +185,9 @@ impl Federation {
                             }
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "remote schemas not listed; retried when queried"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "remote schemas not listed; retried when queried")
+                    }
                 }
             }
             let mut down = false;
@@ -282,7 +284,11 @@ fn table_names(
             (None, true) => format!("public.{t}"),
             (None, false) => t.clone(),
         };
-        let local = remote.rsplit('.').next().unwrap_or(&remote).to_ascii_lowercase();
+        let local = remote
+            .rsplit('.')
+            .next()
+            .unwrap_or(&remote)
+            .to_ascii_lowercase();
         if !is_identifier(&local) {
             return Err(CatalogError::InvalidConfig {
                 key: format!("{key}.tables[{j}]"),
@@ -397,4 +403,3 @@ impl SchemaProvider for RemoteSchema {
         self.entry.tables.iter().any(|(l, _)| l == name) || self.cached(name).is_some()
     }
 }
-

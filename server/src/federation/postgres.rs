@@ -86,7 +86,6 @@ struct PostgresBackend {
     config: tokio_postgres::Config,
     timeout: Duration,
     schemas: Vec<String>,
-    dialect: PostgreSqlDialect,
 }
 
 impl PostgresSource {
@@ -97,9 +96,12 @@ impl PostgresSource {
             message: m,
         };
         let mut config = match &c.connection {
-            Some(text) => text
-                .parse::<tokio_postgres::Config>()
-                .map_err(|e| bad("connection", format!("not a PostgreSQL connection string: {e}")))?,
+            Some(text) => text.parse::<tokio_postgres::Config>().map_err(|e| {
+                bad(
+                    "connection",
+                    format!("not a PostgreSQL connection string: {e}"),
+                )
+            })?,
             None => tokio_postgres::Config::new(),
         };
         if let Some(h) = &c.host {
@@ -127,7 +129,10 @@ impl PostgresSource {
             config.password(read_secret(base_dir, file).map_err(|m| bad("password_file", m))?);
         }
         if c.tables.is_empty() && c.schemas.is_empty() {
-            return Err(bad("tables", "list at least one table or schema to expose".into()));
+            return Err(bad(
+                "tables",
+                "list at least one table or schema to expose".into(),
+            ));
         }
         let timeout = Duration::from_secs(c.timeout.unwrap_or(DEFAULT_TIMEOUT).max(1));
         config
@@ -141,7 +146,6 @@ impl PostgresSource {
                 config,
                 timeout,
                 schemas: c.schemas.clone(),
-                dialect: PostgreSqlDialect {},
             }),
         })
     }
@@ -157,15 +161,15 @@ pub(crate) fn read_secret(base_dir: &Path, file: &str) -> Result<String, String>
 
 impl PostgresBackend {
     async fn connect(&self) -> Result<Client, RemoteError> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(|e| RemoteError::Unavailable {
-                source_name: self.name.clone(),
-                kind: "postgres",
-                reason: e.to_string(),
-            })?;
+        let (client, connection) =
+            self.config
+                .connect(NoTls)
+                .await
+                .map_err(|e| RemoteError::Unavailable {
+                    source_name: self.name.clone(),
+                    kind: "postgres",
+                    reason: reason(&e),
+                })?;
         let name = self.name.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -176,22 +180,37 @@ impl PostgresBackend {
     }
 
     fn remote_error(&self, e: tokio_postgres::Error) -> RemoteError {
-        if e.is_closed() || e.as_db_error().is_none() && e.code().is_none() {
+        if e.as_db_error().is_none() {
             RemoteError::Unavailable {
                 source_name: self.name.clone(),
                 kind: "postgres",
-                reason: e.to_string(),
+                reason: reason(&e),
             }
         } else {
             RemoteError::Remote {
                 source_name: self.name.clone(),
-                message: match e.as_db_error() {
-                    Some(db) => db.message().to_string(),
-                    None => e.to_string(),
-                },
+                message: reason(&e),
             }
         }
     }
+}
+
+/// The server's message for database errors (tokio-postgres prints only "db error"), else
+/// the error and its causes.
+fn reason(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut parts = vec![e.to_string()];
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
 }
 
 #[async_trait]
@@ -209,7 +228,8 @@ impl Backend for PostgresBackend {
     }
 
     fn dialect(&self) -> &(dyn Dialect + Send + Sync) {
-        &self.dialect
+        // A unit struct: the reference is to a promoted constant.
+        &PostgreSqlDialect {}
     }
 
     async fn query(
@@ -235,12 +255,13 @@ impl Backend for PostgresBackend {
             .chunks(BATCH_ROWS)
             .map(move |chunk| {
                 let _keep = &client;
-                let rows = chunk.into_iter().collect::<Result<Vec<Row>, _>>().map_err(|e| {
-                    RemoteError::Remote {
+                let rows = chunk
+                    .into_iter()
+                    .collect::<Result<Vec<Row>, _>>()
+                    .map_err(|e| RemoteError::Remote {
                         source_name: name.clone(),
                         message: e.to_string(),
-                    }
-                })?;
+                    })?;
                 to_batch(&schema, &kinds, &rows).map_err(|message| RemoteError::Remote {
                     source_name: name2.clone(),
                     message,
@@ -396,7 +417,10 @@ impl Source for PostgresSource {
                 )
                 .await
                 .map_err(|e| b.remote_error(e))?;
-            out.extend(rows.iter().map(|r| format!("{s}.{}", r.get::<_, String>(0))));
+            out.extend(
+                rows.iter()
+                    .map(|r| format!("{s}.{}", r.get::<_, String>(0))),
+            );
         }
         Ok(out)
     }

@@ -18,7 +18,9 @@ use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::Dialect;
 use futures::{StreamExt, TryStreamExt};
@@ -98,12 +100,20 @@ impl TableProvider for RemoteTable {
             .map(|&i| {
                 let name = quote(self.schema.field(i).name());
                 let expr = &self.select[i];
-                if *expr == name { name } else { format!("{expr} AS {name}") }
+                if *expr == name {
+                    name
+                } else {
+                    format!("{expr} AS {name}")
+                }
             })
             .collect();
         let mut sql = format!(
             "SELECT {} FROM {}",
-            if columns.is_empty() { "1".to_string() } else { columns.join(", ") },
+            if columns.is_empty() {
+                "1".to_string()
+            } else {
+                columns.join(", ")
+            },
             self.remote_name
         );
         let mut conditions = Vec::new();
@@ -117,7 +127,11 @@ impl TableProvider for RemoteTable {
         if let Some(n) = limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        Ok(Arc::new(RemoteScanExec::new(self.backend.clone(), sql, schema)))
+        Ok(Arc::new(RemoteScanExec::new(
+            self.backend.clone(),
+            sql,
+            schema,
+        )))
     }
 }
 
@@ -151,21 +165,23 @@ pub(crate) fn pushable(e: &Expr) -> bool {
     let _ = e.apply(|e| {
         let this = match e {
             Expr::Column(_) => true,
-            Expr::Literal(v, _) => matches!(
-                v,
-                ScalarValue::Boolean(Some(_))
-                    | ScalarValue::Int8(Some(_))
-                    | ScalarValue::Int16(Some(_))
-                    | ScalarValue::Int32(Some(_))
-                    | ScalarValue::Int64(Some(_))
-                    | ScalarValue::UInt8(Some(_))
-                    | ScalarValue::UInt16(Some(_))
-                    | ScalarValue::UInt32(Some(_))
-                    | ScalarValue::Utf8(Some(_))
-                    | ScalarValue::Utf8View(Some(_))
-                    | ScalarValue::LargeUtf8(Some(_))
-            ) || matches!(v, ScalarValue::Float64(Some(x)) if x.is_finite())
-                || matches!(v, ScalarValue::Float32(Some(x)) if x.is_finite()),
+            Expr::Literal(v, _) => {
+                matches!(
+                    v,
+                    ScalarValue::Boolean(Some(_))
+                        | ScalarValue::Int8(Some(_))
+                        | ScalarValue::Int16(Some(_))
+                        | ScalarValue::Int32(Some(_))
+                        | ScalarValue::Int64(Some(_))
+                        | ScalarValue::UInt8(Some(_))
+                        | ScalarValue::UInt16(Some(_))
+                        | ScalarValue::UInt32(Some(_))
+                        | ScalarValue::Utf8(Some(_))
+                        | ScalarValue::Utf8View(Some(_))
+                        | ScalarValue::LargeUtf8(Some(_))
+                ) || matches!(v, ScalarValue::Float64(Some(x)) if x.is_finite())
+                    || matches!(v, ScalarValue::Float32(Some(x)) if x.is_finite())
+            }
             Expr::BinaryExpr(b) => matches!(
                 b.op,
                 Operator::Eq
@@ -331,7 +347,11 @@ impl ExecutionPlan for RemoteScanExec {
 }
 
 /// Puts a batch from the source under the local schema (names and metadata), checking types.
-fn conform(schema: &SchemaRef, batch: RecordBatch, source: &str) -> Result<RecordBatch, RemoteError> {
+fn conform(
+    schema: &SchemaRef,
+    batch: RecordBatch,
+    source: &str,
+) -> Result<RecordBatch, RemoteError> {
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     let columns = if schema.fields().is_empty() {
         Vec::new()
