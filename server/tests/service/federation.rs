@@ -108,7 +108,31 @@ impl Cluster {
             ],
         );
         c.pg_ctl_start();
+        c.watchdog();
         Some(c)
+    }
+
+    /// The shared cluster lives in a static and is never dropped: a detached shell stops it
+    /// and removes its directory once this test process has exited.
+    fn watchdog(&self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if self.as_postgres {
+            format!("runuser -u postgres -- {}", pg_ctl.display())
+        } else {
+            pg_ctl.display().to_string()
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+             {stop} -D {dir}/data -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = self.dir.display(),
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
     }
 
     /// A PostgreSQL tool, run as `postgres` when the tests run as root.
@@ -402,6 +426,19 @@ fn postgres_source(
     )
 }
 
+/// A port that accepts connections and never answers (a hung server); returns the port.
+fn silent_listener() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    port
+}
+
 /// POSTs an ADQL query and returns (status, body).
 async fn query(addr: SocketAddr, q: &str, format: &str, maxrec: Option<&str>) -> (u16, String) {
     let mut form = vec![("LANG", "ADQL"), ("FORMAT", format), ("QUERY", q)];
@@ -461,11 +498,16 @@ fn pg_setup_now() -> Option<PgSetup> {
         "host=127.0.0.1 port={} user=postgres dbname=postgres",
         free_port()
     );
+    let slow = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        silent_listener()
+    );
     let extra = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         postgres_source("pg", "twomass", &cluster.connection(), &good, 5),
         postgres_source("pgbad", "badpw", &cluster.connection(), &bad, 5),
         postgres_source("pgdown", "down", &down, &good, 2),
+        postgres_source("pgslow", "slow", &slow, &good, 1),
     );
     let settings = settings_with(&extra);
     let (addr, _) = start_server(settings.clone());
@@ -612,6 +654,15 @@ async fn bad_remote_input_gives_clear_errors() {
     let (status, body) = query(s.addr, "SELECT * FROM down.psc", "votable/td", None).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("remote source 'pgdown'"), "{body}");
+    // A source that accepts connections but never answers: the timeout (1 s) names it.
+    let t = Instant::now();
+    let (status, body) = query(s.addr, "SELECT * FROM slow.psc", "votable/td", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("remote source 'pgslow' did not answer within 1 s"),
+        "{body}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     // A configured table that does not exist.
     let (status, body) = query(s.addr, "SELECT * FROM twomass.nosuch", "votable/td", None).await;
     assert_eq!(status, 400, "{body}");
