@@ -365,3 +365,31 @@ fn conform(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+
+    use super::pushable;
+
+    #[test]
+    fn only_portable_filters_are_pushed() {
+        assert!(pushable(&col("j_m").lt(lit(12.25))));
+        assert!(pushable(
+            &col("a")
+                .between(lit(1), lit(2))
+                .and(col("b").like(lit("J%")))
+        ));
+        assert!(pushable(&col("a").in_list(vec![lit(1), lit(2)], false)));
+        assert!(pushable(
+            &(col("a") * lit(2)).gt(col("b")).or(col("c").is_null())
+        ));
+        // Division and functions stay local; so does NaN, which SQL cannot write portably.
+        assert!(!pushable(&(col("a") / lit(2)).gt(lit(1))));
+        assert!(!pushable(
+            &datafusion::functions::expr_fn::abs(col("a")).gt(lit(1))
+        ));
+        assert!(!pushable(&col("a").lt(lit(f64::NAN))));
+        assert!(!pushable(&col("a").ilike(lit("j%"))));
+    }
+}
