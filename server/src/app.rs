@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::federation::Federation;
 use crate::tap::{self, AppState};
 use crate::uws::Jobs;
 
@@ -110,18 +111,33 @@ pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogC
     Ok(config)
 }
 
-/// Loads the configured catalogue, or the demo catalogue when none is configured.
+/// Loads the configured catalogue, or the demo catalogue when no table is configured, with
+/// the tables of the remote sources that answered.
 pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
-    if settings.catalog.tables.is_empty() {
-        let config = demo_catalog(
+    Ok(load_federated(settings).await?.0)
+}
+
+/// As [`load_catalog`], also returning the remote sources (to register with the engine, so
+/// that sources that were down at start-up are retried when queried).
+pub async fn load_federated(settings: &Settings) -> Result<(Catalog, Federation), StartError> {
+    let federation = Federation::connect(&settings.catalog, &settings.config_dir).await?;
+    let remote = federation.tables();
+    let catalog = if settings.catalog.tables.is_empty() {
+        let mut config = demo_catalog(
             &settings.data_dir,
             settings.demo_sources,
             settings.demo_seed,
         )?;
-        Ok(parallax_catalog::load(&config, Path::new("/")).await?)
+        config.postgres = settings.catalog.postgres.clone();
+        config.flightsql = settings.catalog.flightsql.clone();
+        config
+            .schemas
+            .extend(settings.catalog.schemas.iter().cloned());
+        parallax_catalog::load_with(&config, Path::new("/"), remote).await?
     } else {
-        Ok(parallax_catalog::load(&settings.catalog, &settings.config_dir).await?)
-    }
+        parallax_catalog::load_with(&settings.catalog, &settings.config_dir, remote).await?
+    };
+    Ok((catalog, federation))
 }
 
 /// The files and directories whose sizes and times make the catalogue's version (the key of
@@ -166,13 +182,21 @@ pub struct Application {
 impl Application {
     /// Loads the catalogue, builds the engine and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let catalog = load_catalog(&settings).await?;
+        let (catalog, federation) = load_federated(&settings).await?;
         let engine = Arc::new(Engine::with_memory_limit(
             catalog,
             settings.admission.memory_bytes,
         )?);
+        federation.register(engine.context())?;
+        // Remote tables can change behind our back: queries naming them are never cached.
+        let remote = federation
+            .tables()
+            .iter()
+            .map(|t| t.qualified_name())
+            .collect();
         let ops = Arc::new(crate::ops::Ops::new(
-            crate::ops::ResultCache::new(settings.cache, catalog_roots(&settings)),
+            crate::ops::ResultCache::new(settings.cache, catalog_roots(&settings))
+                .with_uncached_tables(remote),
             crate::ops::Admission::new(settings.admission),
         ));
         let jobs = Jobs::open(

@@ -592,6 +592,28 @@ mod tests {
     }
 
     #[test]
+    fn remote_sources() {
+        let file: ConfigFile = toml::from_str(
+            "[[catalog.postgres]]\nname = \"archive\"\nschema = \"twomass\"\n\
+             connection = \"host=127.0.0.1 user=tap dbname=a\"\ntables = [\"public.psc\"]\n\
+             [catalog.postgres.table.psc.columns.ra]\nunit = \"deg\"\n\
+             [[catalog.flightsql]]\nname = \"node2\"\nurl = \"grpc://127.0.0.1:1\"\n\
+             tables = [\"gaiadr3.gaia_source\"]\ntimeout = 3\n",
+        )
+        .unwrap();
+        let s = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default()).unwrap();
+        assert_eq!(s.catalog.postgres[0].tables, vec!["public.psc"]);
+        let psc = &s.catalog.postgres[0].table["psc"];
+        assert_eq!(psc.columns["ra"].unit.as_deref(), Some("deg"));
+        assert_eq!(s.catalog.flightsql[0].timeout, Some(3));
+        let err =
+            toml::from_str::<ConfigFile>("[[catalog.postgres]]\nname = \"a\"\npasword = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("pasword"), "{err}");
+    }
+
+    #[test]
     fn defaults() {
         let s = Settings::load(None, Overrides::default()).unwrap();
         assert_eq!(s.http.port(), 8080);

@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod cone_search;
 mod crossmatch;
+mod federation;
 mod flight;
 mod http;
 mod load;
