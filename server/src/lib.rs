@@ -13,6 +13,7 @@ pub mod config;
 mod coop;
 pub mod engine;
 pub mod flight;
+pub mod remote;
 pub mod tap;
 pub mod time;
 pub mod upload;

@@ -71,7 +71,7 @@ async fn run(lang: Option<&str>, query: &str) -> Result<(Schema, Vec<RecordBatch
 }
 
 /// The same ADQL query over TAP `/sync` as Arrow IPC.
-async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
     let r = client()
         .post(fixture().url("/sync"))
         .form(&[
@@ -92,7 +92,7 @@ async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
 }
 
 /// Asserts equal values (ignoring field metadata and batch boundaries).
-fn assert_same_rows(label: &str, got: &[RecordBatch], want: &[RecordBatch]) {
+pub(crate) fn assert_same_rows(label: &str, got: &[RecordBatch], want: &[RecordBatch]) {
     let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
     assert_eq!(rows(got), rows(want), "{label}: row counts");
     if want.is_empty() {
@@ -344,7 +344,7 @@ async fn malformed_tickets_and_handles_are_invalid_argument() {
 
 /// Attempts to write, create, read files or URLs, or change settings. Every one must fail
 /// cleanly as ADQL and as SQL over Flight SQL, and as ADQL over TAP `/sync`.
-const ESCAPES: &[&str] = &[
+pub(crate) const ESCAPES: &[&str] = &[
     "CREATE TABLE t (a INT)",
     "CREATE TABLE t AS SELECT * FROM gaiadr3.gaia_source",
     "CREATE OR REPLACE TABLE gaiadr3.gaia_source AS SELECT 1",

@@ -9,6 +9,7 @@ mod common;
 mod cone_search;
 mod crossmatch;
 mod flight;
+mod flight_client;
 mod http;
 mod load;
 mod process;
