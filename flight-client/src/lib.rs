@@ -240,8 +240,7 @@ impl Client {
                 url: opts.url.clone(),
                 reason: error_chain(&e),
             })?;
-        let inner =
-            FlightServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let inner = FlightServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let mut client = Self {
             inner,
             headers: Vec::new(),
@@ -250,7 +249,9 @@ impl Client {
         client.set_lang(opts.lang);
         match &opts.credentials {
             Credentials::None => {}
-            Credentials::Bearer(token) => client.set_header("authorization", format!("Bearer {token}")),
+            Credentials::Bearer(token) => {
+                client.set_header("authorization", format!("Bearer {token}"))
+            }
             Credentials::Basic { user, password } => client.handshake(user, password).await?,
         }
         Ok(client)
@@ -280,16 +281,16 @@ impl Client {
 
     /// Flight `Handshake` with basic credentials; keeps the bearer token the server returns.
     async fn handshake(&mut self, user: &str, password: &str) -> Result<(), ClientError> {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         let mut req = self.request(futures::stream::iter(vec![HandshakeRequest {
             protocol_version: 0,
             payload: Bytes::new(),
         }]))?;
         req.metadata_mut().insert(
             "authorization",
-            MetadataValue::try_from(format!("Basic {basic}"))
-                .map_err(|_| ClientError::Parameters("the user name or password is not ASCII".into()))?,
+            MetadataValue::try_from(format!("Basic {basic}")).map_err(|_| {
+                ClientError::Parameters("the user name or password is not ASCII".into())
+            })?,
         );
         let resp = self.inner.handshake(req).await?;
         let header = resp
@@ -343,7 +344,10 @@ impl Client {
         self.fetch(info)
     }
 
-    async fn flight_info(&mut self, descriptor: FlightDescriptor) -> Result<FlightInfo, ClientError> {
+    async fn flight_info(
+        &mut self,
+        descriptor: FlightDescriptor,
+    ) -> Result<FlightInfo, ClientError> {
         let req = self.request(descriptor)?;
         Ok(self.inner.get_flight_info(req).await?.into_inner())
     }
@@ -371,10 +375,7 @@ impl Client {
         })
     }
 
-    async fn do_get(
-        &mut self,
-        ticket: Ticket,
-    ) -> Result<impl Stream<Item = Result<RecordBatch, ClientError>> + use<>, ClientError> {
+    async fn do_get(&mut self, ticket: Ticket) -> Result<BatchStream, ClientError> {
         let req = self.request(ticket)?;
         let data = self
             .inner
@@ -382,7 +383,9 @@ impl Client {
             .await?
             .into_inner()
             .map_err(|s| FlightError::Tonic(Box::new(s)));
-        Ok(FlightRecordBatchStream::new_from_flight_data(data).map_err(ClientError::from))
+        Ok(Box::pin(
+            FlightRecordBatchStream::new_from_flight_data(data).map_err(ClientError::from),
+        ))
     }
 
     /// Creates a prepared statement in the client's language.
@@ -439,8 +442,11 @@ impl Client {
                     .and_then(|c| c.as_string_opt::<i32>().cloned())
                     .ok_or_else(|| protocol(format!("GetTables has no text column {name}")))
             };
-            let (schemas, names, types) =
-                (col("db_schema_name")?, col("table_name")?, col("table_type")?);
+            let (schemas, names, types) = (
+                col("db_schema_name")?,
+                col("table_name")?,
+                col("table_type")?,
+            );
             for i in 0..b.num_rows() {
                 out.push(TableRef {
                     schema: schemas.value(i).to_string(),
@@ -522,7 +528,8 @@ impl Prepared {
         let mut results = self.client.inner.do_put(req).await?.into_inner();
         if let Some(put) = results.message().await? {
             if !put.app_metadata.is_empty() {
-                let r = DoPutPreparedStatementResult::decode(&*put.app_metadata).map_err(protocol)?;
+                let r =
+                    DoPutPreparedStatementResult::decode(&*put.app_metadata).map_err(protocol)?;
                 if let Some(h) = r.prepared_statement_handle {
                     self.handle = h;
                 }
@@ -558,11 +565,13 @@ impl Prepared {
     }
 }
 
+type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ClientError>> + Send>>;
+
 /// A query result: the schema (known before the first batch) and the batches as they arrive.
 /// Dropping it cancels the call, which stops the query on the server.
 pub struct ResultStream {
     schema: SchemaRef,
-    inner: Pin<Box<dyn Stream<Item = Result<RecordBatch, ClientError>> + Send>>,
+    inner: BatchStream,
 }
 
 impl std::fmt::Debug for ResultStream {
@@ -603,7 +612,12 @@ mod tests {
     fn urls() {
         assert!(endpoint(&opts("grpc://127.0.0.1:50051")).is_ok());
         assert!(endpoint(&opts("grpc+tcp://localhost:1")).is_ok());
-        for bad in ["http://x:1", "127.0.0.1:50051", "grpc://", "grpc://h:1/path"] {
+        for bad in [
+            "http://x:1",
+            "127.0.0.1:50051",
+            "grpc://",
+            "grpc://h:1/path",
+        ] {
             let e = endpoint(&opts(bad)).unwrap_err();
             assert!(matches!(e, ClientError::BadUrl { .. }), "{bad}: {e}");
         }
@@ -615,7 +629,9 @@ mod tests {
     #[tokio::test]
     async fn unreachable_servers_are_a_connect_error() {
         // Port 1 on loopback: nothing listens there in a test environment.
-        let e = Client::connect(&opts("grpc://127.0.0.1:1")).await.unwrap_err();
+        let e = Client::connect(&opts("grpc://127.0.0.1:1"))
+            .await
+            .unwrap_err();
         assert!(matches!(e, ClientError::Connect { .. }), "{e}");
         assert!(e.to_string().contains("127.0.0.1:1"), "{e}");
     }

@@ -136,13 +136,7 @@ fn flight_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity
     // Building the server configuration parses both; fail at start-up, not at serve time.
     tonic::transport::Server::builder()
         .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity.clone()))
-        .map_err(|e| {
-            StartError::Tls(format!(
-                "{} / {}: {e:?}",
-                cert.display(),
-                key.display()
-            ))
-        })?;
+        .map_err(|e| StartError::Tls(format!("{} / {}: {e:?}", cert.display(), key.display())))?;
     Ok(identity)
 }
 
@@ -178,9 +172,10 @@ impl Application {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let mut flight_service = crate::flight::FlightSqlServer::new(engine.clone(), settings.limits)
-            .with_auth(settings.auth.clone())
-            .with_jobs(jobs.clone());
+        let mut flight_service =
+            crate::flight::FlightSqlServer::new(engine.clone(), settings.limits)
+                .with_auth(settings.auth.clone())
+                .with_jobs(jobs.clone());
         if let Some((cert, key)) = &settings.flight_tls {
             flight_service = flight_service.with_tls(flight_identity(cert, key)?);
         }

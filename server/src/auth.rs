@@ -407,7 +407,10 @@ mod tests {
         .unwrap();
         let t = s.issue_session_token("alice");
         let bearer = format!("Bearer {t}");
-        assert_eq!(s.authenticate_value(Some(&bearer)).unwrap(), Some("alice".into()));
+        assert_eq!(
+            s.authenticate_value(Some(&bearer)).unwrap(),
+            Some("alice".into())
+        );
         // Tampered, foreign and anonymous.
         let forged = bearer.replace("616c696365", "626f62");
         assert!(s.authenticate_value(Some(&forged)).is_err());

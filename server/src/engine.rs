@@ -637,7 +637,10 @@ mod tests {
         let q = "SELECT CAST($1 AS BIGINT) + 1 AS a, '?' AS b WHERE ? > 2";
         assert_eq!(e.sql_parameters(q).await.unwrap().len(), 2);
         let plan = e
-            .plan_sql_with(q, &[ScalarValue::Int64(Some(4)), ScalarValue::Int64(Some(3))])
+            .plan_sql_with(
+                q,
+                &[ScalarValue::Int64(Some(4)), ScalarValue::Int64(Some(3))],
+            )
             .await
             .unwrap();
         let batches = e.execute_plan(plan).await.unwrap().stream;
@@ -661,7 +664,10 @@ mod tests {
             .plan_sql_with(typed, &[ScalarValue::Utf8(Some("x".into()))])
             .await
             .unwrap_err();
-        assert!(matches!(err, QueryError::Sql(_)) && err.to_string().contains("$1"), "{err}");
+        assert!(
+            matches!(err, QueryError::Sql(_)) && err.to_string().contains("$1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -31,7 +31,12 @@ pub struct QueryArgs {
     #[arg(long)]
     pub sql: bool,
     /// Bearer token (also from the PARALLAX_TOKEN environment variable).
-    #[arg(long, env = "PARALLAX_TOKEN", conflicts_with = "user", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PARALLAX_TOKEN",
+        conflicts_with = "user",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// User name for basic authentication (the password comes from --password-file).
     #[arg(long, requires = "password_file")]

@@ -6,11 +6,11 @@
 
 use std::sync::{Arc, LazyLock};
 
+use arrow_flight::sql::CommandGetCrossReference;
 use datafusion::arrow::array::{ArrayRef, Int32Builder, StringBuilder, UInt8Builder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use arrow_flight::sql::CommandGetCrossReference;
 use parallax_catalog::{Catalog, ForeignKey};
 
 use super::CATALOG_NAME;

@@ -198,10 +198,14 @@ pub(crate) fn encode_params(batch: &RecordBatch) -> Result<Vec<u8>, FlightSqlErr
 
 fn decode_params(ipc: &[u8]) -> Result<RecordBatch, FlightSqlError> {
     let bad = |m: String| FlightSqlError::BadRequest(format!("parameters: {m}"));
-    let mut r = StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|e| bad(e.to_string()))?;
+    let mut r =
+        StreamReader::try_new(std::io::Cursor::new(ipc), None).map_err(|e| bad(e.to_string()))?;
     match r.next() {
         Some(Ok(b)) if b.num_rows() == 1 => Ok(b),
-        Some(Ok(b)) => Err(bad(format!("one row of values expected, got {}", b.num_rows()))),
+        Some(Ok(b)) => Err(bad(format!(
+            "one row of values expected, got {}",
+            b.num_rows()
+        ))),
         Some(Err(e)) => Err(bad(e.to_string())),
         None => Err(bad("no values".into())),
     }
@@ -266,7 +270,8 @@ pub async fn serve(
     });
     let mut builder = tonic::transport::Server::builder();
     if let Some(identity) = tls {
-        builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
     builder
         .add_service(checked)
@@ -299,7 +304,10 @@ mod tests {
         let back = Statement::decode(&p.encode(), "ticket").unwrap();
         assert_eq!(
             back.values().unwrap(),
-            vec![ScalarValue::Int64(Some(7)), ScalarValue::Utf8(Some("x".into()))]
+            vec![
+                ScalarValue::Int64(Some(7)),
+                ScalarValue::Utf8(Some("x".into()))
+            ]
         );
         for bad in [
             &b""[..],

@@ -3,10 +3,13 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
+use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::metadata::{XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -15,25 +18,22 @@ use arrow_flight::sql::{
     CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
-use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::sql::{Any, Command};
+use arrow_flight::sql::{
+    CommandGetCrossReference, CommandGetXdbcTypeInfo, Nullable, Searchable, XdbcDataType,
+};
 use arrow_flight::{
     Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
     HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
 };
-use tonic::Streaming;
-use tonic::transport::Identity;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::sql::metadata::{XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
-use arrow_flight::sql::{
-    CommandGetCrossReference, CommandGetXdbcTypeInfo, Nullable, Searchable, XdbcDataType,
-};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::LogicalPlan;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tonic::Streaming;
+use tonic::transport::Identity;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -276,7 +276,13 @@ fn xdbc_types() -> Result<XdbcTypeInfoData, FlightSqlError> {
             maximum_scale: None,
             sql_data_type: ty,
             datetime_subcode: None,
-            num_prec_radix: size.map(|_| if matches!(name, "REAL" | "DOUBLE") { 2 } else { 10 }),
+            num_prec_radix: size.map(|_| {
+                if matches!(name, "REAL" | "DOUBLE") {
+                    2
+                } else {
+                    10
+                }
+            }),
             interval_precision: None,
         });
     }
@@ -413,15 +419,17 @@ impl FlightSqlService for FlightSqlServer {
         let statement = self.statement(&request, query.query)?;
         // The dataset schema of a SQL statement with parameters is known before binding.
         let plan = match statement.lang {
-            Lang::Adql => self.engine.plan(&statement.text).await?,
-            Lang::Sql => self.engine.plan_sql(&statement.text).await?,
-        };
+            Lang::Adql => self.engine.plan(&statement.text).await,
+            Lang::Sql => self.engine.plan_sql(&statement.text).await,
+        }
+        .map_err(FlightSqlError::from)?;
         let parameters = match statement.lang {
             Lang::Adql => Schema::empty(),
             Lang::Sql => Schema::new(
                 self.engine
                     .sql_parameters(&statement.text)
-                    .await?
+                    .await
+                    .map_err(FlightSqlError::from)?
                     .into_iter()
                     .enumerate()
                     .map(|(i, t)| Field::new(format!("${}", i + 1), t, true))
@@ -453,8 +461,10 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let mut statement =
-            Statement::decode(&query.prepared_statement_handle, "prepared statement handle")?;
+        let mut statement = Statement::decode(
+            &query.prepared_statement_handle,
+            "prepared statement handle",
+        )?;
         if statement.lang == Lang::Adql {
             return Err(FlightSqlError::BadRequest(
                 "ADQL statements take no parameters (ADQL has no placeholders); prepare the \
@@ -474,7 +484,11 @@ impl FlightSqlService for FlightSqlServer {
                 other => FlightSqlError::BadRequest(format!("parameters: {other}")).into(),
             })?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let Some(row) = batches.iter().find(|b| b.num_rows() > 0).filter(|_| rows == 1) else {
+        let Some(row) = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .filter(|_| rows == 1)
+        else {
             return Err(FlightSqlError::BadRequest(format!(
                 "bind exactly one row of parameter values, not {rows}"
             ))
@@ -754,12 +768,11 @@ impl FlightSqlService for FlightSqlServer {
         let Some(user) = caller(&request) else {
             if self.auth.mode == AuthMode::None {
                 // Anonymous service: nothing to exchange.
-                let out: HandshakeStream = Box::pin(futures::stream::iter(vec![Ok(
-                    HandshakeResponse {
+                let out: HandshakeStream =
+                    Box::pin(futures::stream::iter(vec![Ok(HandshakeResponse {
                         protocol_version: 0,
                         payload: bytes::Bytes::new(),
-                    },
-                )]));
+                    })]));
                 return Ok(Response::new(out));
             }
             return Err(Status::unauthenticated(
@@ -802,11 +815,7 @@ impl FlightSqlService for FlightSqlServer {
             type_url: JOB_TICKET.into(),
             value: id.clone().into(),
         };
-        flight_info(
-            &schema,
-            ticket.encode_to_vec().into(),
-            request.into_inner(),
-        )
+        flight_info(&schema, ticket.encode_to_vec().into(), request.into_inner())
     }
 
     async fn do_get_fallback(

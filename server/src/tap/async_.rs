@@ -452,9 +452,13 @@ fn wants_arrow(headers: &HeaderMap, stored: &str) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let asks = accept
-        .split(',')
-        .any(|m| m.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(ARROW_STREAM));
+    let asks = accept.split(',').any(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(ARROW_STREAM)
+    });
     asks && !stored.to_ascii_lowercase().starts_with(ARROW_STREAM)
 }
 

@@ -493,3 +493,99 @@ async fn dropping_a_stream_stops_the_query() {
     );
     drop(server);
 }
+
+#[tokio::test]
+async fn xdbc_types_cross_references_and_bad_commands() {
+    use arrow_flight::FlightDescriptor;
+    use arrow_flight::sql::{Any, CommandGetCrossReference, CommandGetXdbcTypeInfo};
+    use prost::Message;
+    let mut c = flight(None).await;
+    let info = c
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .expect("xdbc");
+    let b = fetch(&mut c, info).await;
+    let b = concat_batches(&b[0].schema(), &b).unwrap();
+    let names = b.column(0).as_string::<i32>();
+    let names: Vec<&str> = (0..names.len()).map(|i| names.value(i)).collect();
+    assert!(
+        names.contains(&"BIGINT") && names.contains(&"DOUBLE"),
+        "{names:?}"
+    );
+    let info = c
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo {
+            data_type: Some(-5),
+        })
+        .await
+        .expect("xdbc bigint");
+    let b = fetch(&mut c, info).await;
+    assert_eq!(b.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+
+    let cross = |pk: &str, fk: &str| CommandGetCrossReference {
+        pk_catalog: None,
+        pk_db_schema: Some("gaiadr3".into()),
+        pk_table: pk.into(),
+        fk_catalog: None,
+        fk_db_schema: Some("gaiadr3".into()),
+        fk_table: fk.into(),
+    };
+    let info = c
+        .get_cross_reference(cross("gaia_source", "epoch_photometry"))
+        .await
+        .expect("cross");
+    let b = fetch(&mut c, info).await;
+    let b = concat_batches(&b[0].schema(), &b).unwrap();
+    assert_eq!(b.num_rows(), 1);
+    assert_eq!(b.column(7).as_string::<i32>().value(0), "source_id");
+    let info = c
+        .get_cross_reference(cross("epoch_photometry", "gaia_source"))
+        .await
+        .expect("cross reversed");
+    assert_eq!(
+        fetch(&mut c, info)
+            .await
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>(),
+        0
+    );
+
+    // Unknown descriptors and tickets: clean statuses, never a panic.
+    let e = c
+        .inner_mut()
+        .get_flight_info(FlightDescriptor::new_path(vec!["no-such-thing".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    let job = |type_url: &str, value: &[u8]| Ticket {
+        ticket: Any {
+            type_url: type_url.into(),
+            value: value.to_vec().into(),
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    for (t, code) in [
+        (
+            job("parallax-job/1", b"doesnotexist"),
+            tonic::Code::NotFound,
+        ),
+        (
+            job("parallax-job/1", b"\xff\xfe"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            job("parallax-job/1", b"../../etc/passwd"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            job("example.com/Unknown", b""),
+            tonic::Code::InvalidArgument,
+        ),
+    ] {
+        let Err(status) = c.inner_mut().do_get(t).await else {
+            panic!("a bad ticket was accepted");
+        };
+        assert_eq!(status.code(), code, "{status:?}");
+    }
+}

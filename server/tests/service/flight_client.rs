@@ -61,14 +61,24 @@ fn rows(b: &[RecordBatch]) -> usize {
 async fn client_queries_match_sync_in_adql_and_sql() {
     let want = sync_arrow(Q).await;
     assert!(rows(&want) > 10);
-    let mut adql = Client::connect(&opts(&url(), Lang::Adql)).await.expect("connect");
+    let mut adql = Client::connect(&opts(&url(), Lang::Adql))
+        .await
+        .expect("connect");
     let stream = adql.query(Q).await.expect("query");
-    let unit = stream.schema().field_with_name("ra").expect("ra").metadata().get("unit").cloned();
+    let unit = stream
+        .schema()
+        .field_with_name("ra")
+        .expect("ra")
+        .metadata()
+        .get("unit")
+        .cloned();
     assert_eq!(unit.as_deref(), Some("deg"));
     let got: Vec<RecordBatch> = stream.try_collect().await.expect("batches");
     assert_same_rows("client adql", &got, &want);
 
-    let mut sql = Client::connect(&opts(&url(), Lang::Sql)).await.expect("connect");
+    let mut sql = Client::connect(&opts(&url(), Lang::Sql))
+        .await
+        .expect("connect");
     let got = collect(&mut sql, Q).await.expect("sql");
     assert_same_rows("client sql", &got, &want);
 
@@ -79,27 +89,47 @@ async fn client_queries_match_sync_in_adql_and_sql() {
     assert_same_rows("client prepared", &got, &want);
     p.close().await.expect("close");
     let tables = adql.tables(Some("gaiadr3"), None).await.expect("tables");
-    assert!(tables.iter().any(|t| t.name == "gaia_source" && t.schema == "gaiadr3"), "{tables:?}");
+    assert!(
+        tables
+            .iter()
+            .any(|t| t.name == "gaia_source" && t.schema == "gaiadr3"),
+        "{tables:?}"
+    );
     assert!(tables.iter().all(|t| t.schema == "gaiadr3"), "{tables:?}");
 }
 
 #[tokio::test]
 async fn client_errors_keep_status_and_position() {
-    let mut c = Client::connect(&opts(&url(), Lang::Adql)).await.expect("connect");
-    let e = collect(&mut c, "SELECT ra FROM gaiadr3.gaia_source\nWHERE paralax > 1")
+    let mut c = Client::connect(&opts(&url(), Lang::Adql))
         .await
-        .unwrap_err();
+        .expect("connect");
+    let e = collect(
+        &mut c,
+        "SELECT ra FROM gaiadr3.gaia_source\nWHERE paralax > 1",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
     let text = e.to_string();
-    assert!(text.contains("line 2") && text.contains("parallax"), "{text}");
-    let e = collect(&mut c, "SELECT * FROM gaiadr3.nope").await.unwrap_err();
+    assert!(
+        text.contains("line 2") && text.contains("parallax"),
+        "{text}"
+    );
+    let e = collect(&mut c, "SELECT * FROM gaiadr3.nope")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(Code::NotFound), "{e}");
     // A job that does not exist, and a malformed job id.
     let e = c.job_result("abc123").await.unwrap_err();
     assert_eq!(e.code(), Some(Code::NotFound), "{e}");
     let e = c.job_result("../../etc").await.unwrap_err();
-    assert!(matches!(e.code(), Some(Code::InvalidArgument | Code::NotFound)), "{e}");
-    let e = Client::connect(&opts("http://127.0.0.1:1", Lang::Adql)).await.unwrap_err();
+    assert!(
+        matches!(e.code(), Some(Code::InvalidArgument | Code::NotFound)),
+        "{e}"
+    );
+    let e = Client::connect(&opts("http://127.0.0.1:1", Lang::Adql))
+        .await
+        .unwrap_err();
     assert!(matches!(e, ClientError::BadUrl { .. }), "{e}");
 }
 
@@ -113,7 +143,10 @@ fn cli_query_prints_a_bounded_table() {
     ]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("source_id") && lines[0].contains("| ra"), "{out}");
+    assert!(
+        lines[0].starts_with("source_id") && lines[0].contains("| ra"),
+        "{out}"
+    );
     assert!(lines[1].starts_with("---"), "{out}");
     assert_eq!(lines.len(), 2 + 5 + 1, "{out}");
     assert_eq!(*lines.last().unwrap(), "(5 rows)");
@@ -159,24 +192,29 @@ async fn cli_query_writes_every_format() {
     let out = |name: &str| dir.path().join(name);
     for name in ["r.parquet", "r.csv", "r.arrow", "r.vot"] {
         let path = out(name);
-        let (code, _, err) = parallax(&[
-            "query",
-            "--url",
-            &url(),
-            "--out",
-            path.to_str().unwrap(),
-            Q,
-        ]);
+        let (code, _, err) =
+            parallax(&["query", "--url", &url(), "--out", path.to_str().unwrap(), Q]);
         assert_eq!(code, 0, "{name}: {err}");
-        assert!(err.contains(&format!("{} rows written", rows(&want))), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{} rows written", rows(&want))),
+            "{name}: {err}"
+        );
     }
     assert_same_rows("parquet", &read_parquet(&out("r.parquet")), &want);
     assert_same_rows("arrow", &read_arrow(&out("r.arrow")), &want);
     let csv = std::fs::read_to_string(out("r.csv")).unwrap();
     assert_eq!(csv.lines().count(), rows(&want) + 1);
-    assert!(csv.starts_with("source_id,ra,dec,phot_g_mean_mag"), "{}", &csv[..80]);
+    assert!(
+        csv.starts_with("source_id,ra,dec,phot_g_mean_mag"),
+        "{}",
+        &csv[..80]
+    );
     let vot = std::fs::read_to_string(out("r.vot")).unwrap();
-    assert!(vot.contains("<BINARY2>") && vot.contains("unit=\"deg\""), "{}", &vot[..400]);
+    assert!(
+        vot.contains("<BINARY2>") && vot.contains("unit=\"deg\""),
+        "{}",
+        &vot[..400]
+    );
 }
 
 #[test]
@@ -185,14 +223,34 @@ fn cli_query_errors_are_clear_with_a_nonzero_exit() {
     let bad_out = dir.path().join("x.xlsx");
     let failed_out = dir.path().join("failed.parquet");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--url".into(), "grpc://127.0.0.1:1".into(), "SELECT 1".into()], "cannot connect"),
-        (vec!["--url".into(), "ftp://x".into(), "SELECT 1".into()], "bad URL"),
         (
-            vec!["--url".into(), url(), "SELECT ra FROM gaiadr3.gaia_source\nWHERE paralax > 1".into()],
+            vec![
+                "--url".into(),
+                "grpc://127.0.0.1:1".into(),
+                "SELECT 1".into(),
+            ],
+            "cannot connect",
+        ),
+        (
+            vec!["--url".into(), "ftp://x".into(), "SELECT 1".into()],
+            "bad URL",
+        ),
+        (
+            vec![
+                "--url".into(),
+                url(),
+                "SELECT ra FROM gaiadr3.gaia_source\nWHERE paralax > 1".into(),
+            ],
             "line 2",
         ),
         (
-            vec!["--url".into(), url(), "--out".into(), bad_out.display().to_string(), "SELECT 1".into()],
+            vec![
+                "--url".into(),
+                url(),
+                "--out".into(),
+                bad_out.display().to_string(),
+                "SELECT 1".into(),
+            ],
             "unknown extension",
         ),
         (
@@ -227,7 +285,9 @@ fn escape_suite_fails_cleanly_over_the_cli() {
     let canary_text = canary.display().to_string();
     let mut attempts: Vec<String> = ESCAPES.iter().map(|s| s.to_string()).collect();
     attempts.push(format!("COPY (SELECT 1) TO '{canary_text}' STORED AS CSV"));
-    attempts.push(format!("CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '{canary_text}'"));
+    attempts.push(format!(
+        "CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '{canary_text}'"
+    ));
     attempts.push(format!("INSERT INTO '{canary_text}' VALUES (1)"));
     assert!(attempts.len() >= 30);
     for q in &attempts {
@@ -243,13 +303,23 @@ fn escape_suite_fails_cleanly_over_the_cli() {
                 err.contains("InvalidArgument") || err.contains("NotFound"),
                 "{mode:?} {q}: {err}"
             );
-            assert!(!err.contains("panicked") && !err.contains("Internal"), "{q}: {err}");
+            assert!(
+                !err.contains("panicked") && !err.contains("Internal"),
+                "{q}: {err}"
+            );
         }
     }
     // `parallax adql translate` plans against the same catalogue: every attempt is refused.
     let data = fixture().data_dir.to_string_lossy().to_string();
     let n = SOURCES.to_string();
-    let mut args = vec!["adql", "translate", "--data-dir", &data, "--demo-sources", &n];
+    let mut args = vec![
+        "adql",
+        "translate",
+        "--data-dir",
+        &data,
+        "--demo-sources",
+        &n,
+    ];
     args.extend(attempts.iter().map(String::as_str));
     let (code, out, err) = parallax(&args);
     assert_eq!(code, 1, "{err}");
@@ -280,7 +350,14 @@ fn secured() -> &'static Secured {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
             .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
             .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
             .args(["-addext", "basicConstraints=critical,CA:FALSE"])
@@ -291,9 +368,14 @@ fn secured() -> &'static Secured {
             .arg(&cert)
             .output()
             .expect("openssl");
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let text = format!(
             "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n\
+             [limits]\nmaxrec_default = 5000\nmaxrec_hard = 5000\n\
              [jobs]\ndir = \"{}\"\n\
              [flight]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\
              [auth]\nmode = \"basic\"\nrequired = true\n\
@@ -352,19 +434,27 @@ async fn accounts_and_tls_over_flight_and_the_cli() {
     let s = secured();
     let q = "SELECT TOP 3 source_id FROM gaiadr3.gaia_source ORDER BY source_id";
     // The handshake exchanges the password for a session token used on later calls.
-    let mut alice = Client::connect(&secured_opts(basic("alice", "alice-pw"))).await.expect("alice");
+    let mut alice = Client::connect(&secured_opts(basic("alice", "alice-pw")))
+        .await
+        .expect("alice");
     assert_eq!(rows(&collect(&mut alice, q).await.expect("query")), 3);
     // Anonymous calls and wrong credentials are Unauthenticated, with a clear message.
-    let mut anon = Client::connect(&secured_opts(Credentials::None)).await.expect("tls connect");
+    let mut anon = Client::connect(&secured_opts(Credentials::None))
+        .await
+        .expect("tls connect");
     let e = collect(&mut anon, q).await.unwrap_err();
     assert_eq!(e.code(), Some(Code::Unauthenticated), "{e}");
     assert!(e.to_string().contains("requires authentication"), "{e}");
-    let e = Client::connect(&secured_opts(basic("alice", "wrong"))).await.unwrap_err();
+    let e = Client::connect(&secured_opts(basic("alice", "wrong")))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some(Code::Unauthenticated), "{e}");
     assert!(e.to_string().contains("wrong user name or password"), "{e}");
-    let mut forged = Client::connect(&secured_opts(Credentials::Bearer("pxs1.616c696365.9999999999.00".into())))
-        .await
-        .expect("connect");
+    let mut forged = Client::connect(&secured_opts(Credentials::Bearer(
+        "pxs1.616c696365.9999999999.00".into(),
+    )))
+    .await
+    .expect("connect");
     let e = collect(&mut forged, q).await.unwrap_err();
     assert_eq!(e.code(), Some(Code::Unauthenticated), "{e}");
     // Without the CA the certificate is not trusted; plain gRPC to a TLS port fails.
@@ -375,6 +465,23 @@ async fn accounts_and_tls_over_flight_and_the_cli() {
     plain.tls_ca_pem = None;
     plain.url = plain.url.replace("grpc+tls://", "grpc://");
     assert!(Client::connect(&plain).await.is_err());
+    // Results longer than limits.maxrec_hard: the first 5000 rows, then ResourceExhausted.
+    let mut stream = alice
+        .query("SELECT source_id FROM gaiadr3.gaia_source")
+        .await
+        .expect("big");
+    let mut got = 0;
+    let end = loop {
+        match futures::StreamExt::next(&mut stream).await {
+            Some(Ok(b)) => got += b.num_rows(),
+            Some(Err(e)) => break Some(e),
+            None => break None,
+        }
+    };
+    assert_eq!(got, 5000);
+    let end = end.expect("an overflow error");
+    assert_eq!(end.code(), Some(Code::ResourceExhausted), "{end}");
+    assert!(end.to_string().contains("maxrec_hard"), "{end}");
     // The same switch guards TAP: anonymous /sync is 401.
     let r = raw_client()
         .post(format!("{}/sync", s.http))
@@ -415,7 +522,12 @@ async fn completed_job(user: &str, password: &str, query: &str, format: &str) ->
     let r = raw_client()
         .post(format!("{}/async", s.http))
         .header("authorization", &auth)
-        .form(&[("LANG", "ADQL"), ("QUERY", query), ("RESPONSEFORMAT", format), ("PHASE", "RUN")])
+        .form(&[
+            ("LANG", "ADQL"),
+            ("QUERY", query),
+            ("RESPONSEFORMAT", format),
+            ("PHASE", "RUN"),
+        ])
         .send()
         .await
         .expect("submit");
@@ -443,8 +555,12 @@ async fn completed_job(user: &str, password: &str, query: &str, format: &str) ->
 #[tokio::test]
 async fn async_job_results_as_arrow_for_their_owner_only() {
     let want = sync_arrow(Q).await;
-    let mut alice = Client::connect(&secured_opts(basic("alice", "alice-pw"))).await.expect("alice");
-    let mut bob = Client::connect(&secured_opts(basic("bob", "bob-pw"))).await.expect("bob");
+    let mut alice = Client::connect(&secured_opts(basic("alice", "alice-pw")))
+        .await
+        .expect("alice");
+    let mut bob = Client::connect(&secured_opts(basic("bob", "bob-pw")))
+        .await
+        .expect("bob");
     for format in ["parquet", "arrow"] {
         let job = completed_job("alice", "alice-pw", Q, format).await;
         let id = job.rsplit('/').next().unwrap().to_string();
@@ -467,12 +583,16 @@ async fn async_job_results_as_arrow_for_their_owner_only() {
             .await
             .expect("result");
         assert_eq!(r.status().as_u16(), 200);
-        assert_eq!(r.headers()["content-type"], "application/vnd.apache.arrow.stream");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.apache.arrow.stream"
+        );
         let body = r.bytes().await.unwrap();
-        let got: Vec<RecordBatch> = StreamReader::try_new(std::io::Cursor::new(body.to_vec()), None)
-            .expect("arrow")
-            .collect::<Result<_, _>>()
-            .expect("batches");
+        let got: Vec<RecordBatch> =
+            StreamReader::try_new(std::io::Cursor::new(body.to_vec()), None)
+                .expect("arrow")
+                .collect::<Result<_, _>>()
+                .expect("batches");
         assert_same_rows("http arrow", &got, &want);
         let r = raw_client()
             .get(format!("{job}/results/result"))
@@ -489,30 +609,121 @@ async fn async_job_results_as_arrow_for_their_owner_only() {
         std::fs::write(&pw, "alice-pw").unwrap();
         let out = dir.path().join("job.arrow");
         let (code, _, err) = parallax(&[
-                "query",
-                "--url",
-                &s.flight,
-                "--tls-ca",
-                &s.ca.display().to_string(),
-                "--user",
-                "alice",
-                "--password-file",
-                &pw.display().to_string(),
-                "--out",
-                &out.display().to_string(),
-                "--job",
-                &id,
-            ]);
+            "query",
+            "--url",
+            &s.flight,
+            "--tls-ca",
+            &s.ca.display().to_string(),
+            "--user",
+            "alice",
+            "--password-file",
+            &pw.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+            "--job",
+            &id,
+        ]);
         assert_eq!(code, 0, "{err}");
         assert_same_rows("cli job", &read_arrow(&out), &want);
     }
     // A VOTable result is not read back as Arrow: a clear refusal.
-    let job = completed_job("alice", "alice-pw", "SELECT TOP 2 source_id FROM gaiadr3.gaia_source", "votable").await;
+    let job = completed_job(
+        "alice",
+        "alice-pw",
+        "SELECT TOP 2 source_id FROM gaiadr3.gaia_source",
+        "votable",
+    )
+    .await;
     let e = alice.job_result(&job).await.unwrap_err();
     assert_eq!(e.code(), Some(Code::FailedPrecondition), "{e}");
     assert!(e.to_string().contains("RESPONSEFORMAT=arrow"), "{e}");
     let n = collect(&mut alice, "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source")
         .await
         .expect("count");
-    assert_eq!(n[0].column(0).as_primitive::<Int64Type>().value(0) as u64, SOURCES);
+    assert_eq!(
+        n[0].column(0).as_primitive::<Int64Type>().value(0) as u64,
+        SOURCES
+    );
+}
+
+fn one_row(columns: Vec<(&str, datafusion::arrow::array::ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(columns).expect("batch")
+}
+
+#[tokio::test]
+async fn prepared_sql_statements_bind_parameters() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use std::sync::Arc;
+    let mut c = Client::connect(&opts(&url(), Lang::Sql))
+        .await
+        .expect("connect");
+    let ids = collect(
+        &mut c,
+        "SELECT source_id FROM gaiadr3.gaia_source ORDER BY source_id LIMIT 1 OFFSET 10",
+    )
+    .await
+    .expect("ids");
+    let id = ids[0].column(0).as_primitive::<Int64Type>().value(0);
+    let want = sync_arrow(&format!(
+        "SELECT source_id, ra FROM gaiadr3.gaia_source WHERE source_id = {id}"
+    ))
+    .await;
+    assert_eq!(rows(&want), 1);
+    let int64 = || Arc::new(Int64Array::from(vec![id])) as ArrayRef;
+    let int32 = || Arc::new(Int32Array::from(vec![i32::try_from(id).unwrap_or(0)])) as ArrayRef;
+    for q in [
+        "SELECT source_id, ra FROM gaiadr3.gaia_source WHERE source_id = ?",
+        "SELECT source_id, ra FROM gaiadr3.gaia_source WHERE source_id = $1",
+    ] {
+        let mut p = c.prepare(q).await.expect("prepare");
+        assert_eq!(p.parameter_schema().fields().len(), 1, "{q}");
+        assert_eq!(
+            p.parameter_schema().field(0).data_type(),
+            &DataType::Int64,
+            "{q}"
+        );
+        p.bind(one_row(vec![("p", int64())])).await.expect("bind");
+        let got: Vec<RecordBatch> = p.query().await.expect("run").try_collect().await.unwrap();
+        assert_same_rows(q, &got, &want);
+    }
+    // A narrower integer is cast when it fits (the demo ids do not fit in Int32: refused).
+    let mut p = c
+        .prepare("SELECT source_id FROM gaiadr3.gaia_source WHERE source_id = ?")
+        .await
+        .unwrap();
+    let r = p.bind(one_row(vec![("p", int32())])).await;
+    assert!(r.is_ok(), "{r:?}");
+    // Wrong type, wrong count, nothing bound: InvalidArgument with the reason.
+    let mut p = c
+        .prepare("SELECT source_id FROM gaiadr3.gaia_source WHERE source_id = ? AND ra > ?")
+        .await
+        .expect("prepare");
+    assert_eq!(p.parameter_schema().fields().len(), 2);
+    let e = p.query().await.expect_err("unbound parameters");
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    let e = p
+        .bind(one_row(vec![
+            ("a", Arc::new(StringArray::from(vec!["abc"])) as ArrayRef),
+            ("b", Arc::new(Float64Array::from(vec![1.0])) as ArrayRef),
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("$1"), "{e}");
+    let e = p.bind(one_row(vec![("a", int64())])).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("2 parameter(s)"), "{e}");
+    // ADQL has no placeholders: binding is refused.
+    let mut adql = Client::connect(&opts(&url(), Lang::Adql))
+        .await
+        .expect("connect");
+    let mut p = adql
+        .prepare("SELECT TOP 1 source_id FROM gaiadr3.gaia_source")
+        .await
+        .expect("prepare");
+    assert!(p.parameter_schema().fields().is_empty());
+    let e = p.bind(one_row(vec![("a", int64())])).await.unwrap_err();
+    assert_eq!(e.code(), Some(Code::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("ADQL"), "{e}");
 }
