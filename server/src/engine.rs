@@ -408,6 +408,14 @@ fn number_placeholders(sql: &str) -> Result<std::borrow::Cow<'_, str>, QueryErro
     if at.is_empty() {
         return Ok(std::borrow::Cow::Borrowed(sql));
     }
+    if tokens
+        .iter()
+        .any(|t| matches!(&t.token, Token::Placeholder(p) if p.starts_with('$')))
+    {
+        return Err(QueryError::Sql(
+            "use either ? or $1, $2, ... placeholders in one statement, not both".into(),
+        ));
+    }
     at.reverse();
     let mut out = String::with_capacity(sql.len() + 2 * at.len());
     let (mut line, mut column, mut n) = (1u64, 1u64, 0usize);
@@ -634,8 +642,10 @@ mod tests {
     async fn sql_parameters_are_numbered_checked_and_bound() {
         use datafusion::common::ScalarValue;
         let e = empty_engine();
-        let q = "SELECT CAST($1 AS BIGINT) + 1 AS a, '?' AS b WHERE ? > 2";
+        let q = "SELECT CAST(? AS BIGINT) + 1 AS a, '?' AS \"?\" WHERE ? > 2 -- ?";
         assert_eq!(e.sql_parameters(q).await.unwrap().len(), 2);
+        let mixed = e.sql_parameters("SELECT $1 AS a WHERE ? > 1").await.unwrap_err();
+        assert!(mixed.to_string().contains("not both"), "{mixed}");
         let plan = e
             .plan_sql_with(
                 q,
