@@ -200,7 +200,13 @@ impl AuthSettings {
                     .ok_or_else(|| AuthError("invalid bearer token".into()))
             }
             AuthMode::Basic if scheme.eq_ignore_ascii_case("basic") => {
-                let decoded = base64::engine::general_purpose::STANDARD
+                // Padding optional: Go's Flight clients (ADBC) send unpadded base64.
+                let lenient = base64::engine::GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    base64::engine::GeneralPurposeConfig::new()
+                        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+                );
+                let decoded = lenient
                     .decode(rest)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
@@ -370,6 +376,12 @@ mod tests {
             Some("alice".into())
         );
         assert!(s.authenticate(&basic("alice", "wrong")).is_err());
+        // Unpadded base64 (Go's RawStdEncoding) is accepted too.
+        let raw = base64::engine::general_purpose::STANDARD_NO_PAD.encode("alice:s3cret");
+        assert_eq!(
+            s.authenticate_value(Some(&format!("Basic {raw}"))).unwrap(),
+            Some("alice".into())
+        );
         assert!(s.authenticate(&basic("bob", "s3cret")).is_err());
         assert_eq!(s.authenticate(&HeaderMap::new()).unwrap(), None);
     }

@@ -644,7 +644,10 @@ mod tests {
         let e = empty_engine();
         let q = "SELECT CAST(? AS BIGINT) + 1 AS a, '?' AS \"?\" WHERE ? > 2 -- ?";
         assert_eq!(e.sql_parameters(q).await.unwrap().len(), 2);
-        let mixed = e.sql_parameters("SELECT $1 AS a WHERE ? > 1").await.unwrap_err();
+        let mixed = e
+            .sql_parameters("SELECT $1 AS a WHERE ? > 1")
+            .await
+            .unwrap_err();
         assert!(mixed.to_string().contains("not both"), "{mixed}");
         let plan = e
             .plan_sql_with(

@@ -68,7 +68,7 @@ pub struct QueryArgs {
 #[non_exhaustive]
 pub enum RemoteError {
     /// The client failed: bad URL, unreachable server, refused query.
-    #[error("{0}")]
+    #[error(transparent)]
     Client(#[from] parallax_flight_client::ClientError),
     /// A bad option.
     #[error("{0}")]
