@@ -526,13 +526,12 @@ impl Prepared {
             .await?;
         let req = self.client.request(futures::stream::iter(data))?;
         let mut results = self.client.inner.do_put(req).await?.into_inner();
-        if let Some(put) = results.message().await? {
-            if !put.app_metadata.is_empty() {
-                let r =
-                    DoPutPreparedStatementResult::decode(&*put.app_metadata).map_err(protocol)?;
-                if let Some(h) = r.prepared_statement_handle {
-                    self.handle = h;
-                }
+        if let Some(put) = results.message().await?
+            && !put.app_metadata.is_empty()
+        {
+            let r = DoPutPreparedStatementResult::decode(&*put.app_metadata).map_err(protocol)?;
+            if let Some(h) = r.prepared_statement_handle {
+                self.handle = h;
             }
         }
         Ok(())
