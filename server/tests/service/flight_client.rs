@@ -687,7 +687,7 @@ async fn prepared_sql_statements_bind_parameters() {
         let got: Vec<RecordBatch> = p.query().await.expect("run").try_collect().await.unwrap();
         assert_same_rows(q, &got, &want);
     }
-    // A narrower integer is cast when it fits (the demo ids do not fit in Int32: refused).
+    // A narrower integer type is cast to the parameter type (Int32 -> Int64).
     let mut p = c
         .prepare("SELECT source_id FROM gaiadr3.gaia_source WHERE source_id = ?")
         .await
