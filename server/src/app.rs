@@ -39,6 +39,9 @@ pub enum StartError {
         /// Why.
         reason: String,
     },
+    /// The Flight SQL TLS certificate or key is unusable.
+    #[error("flight TLS: {0}")]
+    Tls(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -166,6 +169,19 @@ fn catalog_roots(settings: &Settings) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Reads and checks the Flight SQL TLS certificate chain and key (PEM).
+fn flight_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity, StartError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| StartError::Tls(format!("cannot read {}: {e}", p.display())))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    // Building the server configuration parses both; fail at start-up, not at serve time.
+    tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity.clone()))
+        .map_err(|e| StartError::Tls(format!("{} / {}: {e:?}", cert.display(), key.display())))?;
+    Ok(identity)
+}
+
 /// How long Flight SQL streams may run on after the shutdown signal.
 const FLIGHT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -214,7 +230,13 @@ impl Application {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let flight_service = crate::flight::FlightSqlServer::new(engine.clone(), settings.limits);
+        let mut flight_service =
+            crate::flight::FlightSqlServer::new(engine.clone(), settings.limits)
+                .with_auth(settings.auth.clone())
+                .with_jobs(jobs.clone());
+        if let Some((cert, key)) = &settings.flight_tls {
+            flight_service = flight_service.with_tls(flight_identity(cert, key)?);
+        }
         let state = Arc::new(AppState {
             engine,
             limits: settings.limits,

@@ -47,6 +47,8 @@ pub enum Command {
     /// ADQL tools.
     #[command(subcommand)]
     Adql(AdqlCommand),
+    /// Run a query on a Parallax server over Arrow Flight SQL; print a table or write --out.
+    Query(crate::remote::QueryArgs),
     /// Print a `password_hash` (or, with --token, a `token_hash`) for `[[auth.users]]`; the
     /// secret is read from standard input.
     HashSecret {
@@ -249,6 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Query(args) => Ok(crate::remote::run(args).await?),
         Command::HashSecret { token } => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret)?;

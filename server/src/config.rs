@@ -86,6 +86,10 @@ pub struct FlightSection {
     /// Flight SQL (gRPC) listen address (`--flight`), e.g. `127.0.0.1:50051`; the Flight SQL
     /// service runs only when an address is given.
     pub listen: Option<String>,
+    /// PEM certificate chain: serve Flight SQL over TLS (`grpc+tls://`); needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[jobs]`.
@@ -141,6 +145,8 @@ pub struct AuthSection {
     /// `"none"` (default), `"bearer"` or `"basic"`. Anonymous requests are always allowed;
     /// wrong credentials are refused with 401.
     pub mode: Option<String>,
+    /// Refuse anonymous calls over HTTP TAP and Flight SQL (default false; needs a mode).
+    pub required: Option<bool>,
     /// The accounts.
     #[serde(default)]
     pub users: Vec<UserEntry>,
@@ -227,6 +233,8 @@ pub struct Settings {
     pub cache: crate::ops::CacheSettings,
     /// Sync admission and the memory pool.
     pub admission: crate::ops::AdmissionSettings,
+    /// Flight SQL TLS certificate chain and key (PEM files, relative to the config file).
+    pub flight_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What to do with jobs that were running when the service stopped.
@@ -402,6 +410,16 @@ impl Settings {
                 )
             })?),
         };
+        let flight_tls = match (file.flight.tls_cert, file.flight.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((config_dir.join(cert), config_dir.join(key))),
+            _ => {
+                return Err(ConfigError::new(
+                    name,
+                    "flight.tls_cert and flight.tls_key must be given together",
+                ));
+            }
+        };
         let d = Limits::default();
         let limits = Limits {
             maxrec_default: file.limits.maxrec_default.unwrap_or(d.maxrec_default),
@@ -488,6 +506,7 @@ impl Settings {
             flight,
             cache,
             admission,
+            flight_tls,
         })
     }
 }

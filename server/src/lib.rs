@@ -15,6 +15,7 @@ pub mod engine;
 pub mod federation;
 pub mod flight;
 pub mod ops;
+pub mod remote;
 pub mod tap;
 pub mod time;
 pub mod upload;

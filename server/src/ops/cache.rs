@@ -75,6 +75,8 @@ pub struct ResultCache {
     cache: moka::sync::Cache<CacheKey, Arc<CachedResult>>,
     roots: Vec<PathBuf>,
     version: Mutex<(Instant, u64)>,
+    /// Tables whose content the file fingerprint cannot see (remote sources), lower case.
+    uncached: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for ResultCache {
@@ -102,7 +104,16 @@ impl ResultCache {
             cache,
             roots,
             version: Mutex::new((Instant::now(), version)),
+            uncached: Default::default(),
         }
+    }
+
+    /// Never caches queries that name one of `tables` (`schema.table`, e.g. the tables of
+    /// remote PostgreSQL or Flight SQL sources, which change without the catalogue's files
+    /// changing).
+    pub fn with_uncached_tables(mut self, tables: Vec<String>) -> Self {
+        self.uncached = tables.into_iter().map(|t| t.to_lowercase()).collect();
+        self
     }
 
     /// The settings.
@@ -117,6 +128,17 @@ impl ResultCache {
             return None;
         }
         let q = parallax_adql::parse(adql).ok()?;
+        if !self.uncached.is_empty() {
+            let mut remote = false;
+            let _ = datafusion::sql::sqlparser::ast::visit_relations(&q.statement, |name| {
+                let full = name.to_string().replace('"', "").to_lowercase();
+                remote |= self.uncached.contains(&full);
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+            if remote {
+                return None;
+            }
+        }
         Some(CacheKey {
             query: q.statement.to_string(),
             limit,
@@ -244,6 +266,14 @@ mod tests {
                 .unwrap()
         );
         assert!(c.key("SELEC nonsense", 6).is_none());
+        let c2 = ResultCache::new(CacheSettings::default(), vec![dir.path().to_path_buf()])
+            .with_uncached_tables(vec!["pg.PSC".into()]);
+        assert!(c2.key("SELECT * FROM pg.psc", 6).is_none());
+        assert!(
+            c2.key("SELECT * FROM gaiadr3.gaia_source AS g JOIN pg.psc AS p ON g.source_id = p.id", 6)
+                .is_none()
+        );
+        assert!(c2.key("SELECT * FROM gaiadr3.gaia_source", 6).is_some());
         std::fs::write(&file, b"changed, longer").unwrap();
         *c.version.lock().unwrap() = (Instant::now() - Duration::from_secs(2), a.version);
         assert_ne!(

@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// The resource is in a state that does not allow the request (a UWS phase): 403.
     #[error("{0}")]
     Conflict(String),
+    /// The result cannot be served in the format the client accepts: 406.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// A per-user limit is reached: 403, as UWS answers a rejected job.
     #[error("{0}")]
     Limit(String),
@@ -55,6 +58,7 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             // UWS 1.1 §2.2: a request illegal in the current state, or a rejected job, is 403.
             ServiceError::Conflict(_) | ServiceError::Limit(_) => StatusCode::FORBIDDEN,
             ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

@@ -12,6 +12,7 @@
 //! * At start-up, jobs found QUEUED or EXECUTING (the service was stopped or killed) are
 //!   queued again, or ended in ERROR when `jobs.on_restart = "error"`.
 
+pub mod arrow_result;
 pub mod phase;
 pub mod store;
 

@@ -10,6 +10,7 @@ mod cone_search;
 mod crossmatch;
 mod federation;
 mod flight;
+mod flight_client;
 mod http;
 mod load;
 mod ops;
