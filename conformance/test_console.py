@@ -13,12 +13,11 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-selenium = pytest.importorskip("selenium", reason="selenium is installed by scripts/install-test-deps.sh")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = os.environ.get("PARALLAX_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("PARALLAX_CHROMEDRIVER", "/usr/bin/chromedriver")
