@@ -482,6 +482,8 @@
   // ---------------------------------------------------------------- sky plot
 
   const RAD = Math.PI / 180;
+  // Up to this many points are drawn one by one; more become a density map.
+  const SCATTER_MAX = 5000;
 
   function positionColumns(fields) {
     const find = (ucd, names) => {
@@ -585,7 +587,7 @@
 
     drawGrid(ctx, mode, project, toPixel, W, H);
 
-    if (pts.length <= 20000) {
+    if (pts.length <= SCATTER_MAX) {
       ctx.fillStyle = "#ffcc33";
       for (const [ra, dec] of pts) {
         const [px, py] = toPixel(project(ra, dec));
@@ -605,9 +607,9 @@
       for (let i = 0; i < counts.length; i++) {
         if (!counts[i]) continue;
         const t = Math.log1p(counts[i]) / lmax;
-        img.data[4 * i] = 255;
-        img.data[4 * i + 1] = Math.round(120 + 135 * t);
-        img.data[4 * i + 2] = Math.round(40 * t);
+        img.data[4 * i] = Math.round(90 + 165 * t);
+        img.data[4 * i + 1] = Math.round(50 + 190 * t);
+        img.data[4 * i + 2] = Math.round(40 + 40 * t);
         img.data[4 * i + 3] = 255;
       }
       ctx.putImageData(img, 0, 0);
