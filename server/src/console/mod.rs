@@ -45,8 +45,8 @@ const fn hex16(mut v: u64) -> [u8; 18] {
     out
 }
 
-const SCRIPT_TAG: [u8; 18] = hex16(fnv1a(SCRIPT));
-const STYLE_TAG: [u8; 18] = hex16(fnv1a(STYLE));
+static SCRIPT_TAG: [u8; 18] = hex16(fnv1a(SCRIPT));
+static STYLE_TAG: [u8; 18] = hex16(fnv1a(STYLE));
 
 fn etag_str(tag: &'static [u8; 18]) -> &'static str {
     // Only ASCII hex digits and quotes, so this cannot fail.
@@ -150,7 +150,10 @@ pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Respo
     }
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(a.content_type)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(a.content_type),
+            ),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, cache),
             (

@@ -574,7 +574,10 @@ async fn console_is_served_to_browsers_with_its_assets() {
         assert!(page.contains("<textarea id=\"editor\""), "{page}");
         assert!(page.contains(&format!("data-mount=\"{mount}\"")));
         // Self-contained: no CDN, no external fonts.
-        assert!(!page.contains("http://") && !page.contains("https://"), "{page}");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "{page}"
+        );
 
         for (prefix, ctype, marker) in [
             (
@@ -623,13 +626,21 @@ async fn console_is_served_to_browsers_with_its_assets() {
 async fn api_clients_still_get_the_landing_page() {
     let f = fixture();
     // What TAP libraries, curl and taplint send: no HTML in Accept, or no Accept at all.
-    for accept in [None, Some("*/*"), Some("application/xml"), Some("text/html;q=0")] {
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/xml"),
+        Some("text/html;q=0"),
+    ] {
         let r = get_accepting(&f.url(""), accept).await;
         assert_eq!(r.status(), 200, "{accept:?}");
         assert!(header(&r, "content-type").starts_with("text/html"));
         assert_eq!(header(&r, "vary"), "Accept");
         let body = r.text().await.unwrap();
-        assert!(body.contains("<h1>Parallax TAP service</h1>"), "{accept:?}: {body}");
+        assert!(
+            body.contains("<h1>Parallax TAP service</h1>"),
+            "{accept:?}: {body}"
+        );
         assert!(body.contains(&format!("{}/capabilities", f.url(""))));
         assert!(body.contains("gaiadr3.gaia_source"));
         assert!(!body.contains("id=\"editor\""), "{accept:?}");
