@@ -623,7 +623,7 @@ async fn console_is_served_to_browsers_with_its_assets() {
 }
 
 #[tokio::test]
-async fn api_clients_still_get_the_landing_page() {
+async fn console_leaves_api_clients_the_landing_page() {
     let f = fixture();
     // What TAP libraries, curl and taplint send: no HTML in Accept, or no Accept at all.
     for accept in [
