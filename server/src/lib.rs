@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+mod console;
 mod coop;
 pub mod engine;
 pub mod federation;

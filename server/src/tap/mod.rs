@@ -1,5 +1,5 @@
 //! The IVOA TAP 1.1 service over HTTP: `/sync`, `/async` (UWS 1.1), VOSI `/capabilities`, `/availability`,
-//! `/tables`, DALI `/examples` and an HTML landing page.
+//! `/tables`, DALI `/examples`, an HTML landing page and, for browsers, the web console.
 
 mod async_;
 mod error;
@@ -75,7 +75,8 @@ impl AppState {
 /// The TAP routes, mounted under `mount` (e.g. `/tap`).
 fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
     Router::new()
-        .route("/", get(move |s, h| vosi::landing(s, h, mount)))
+        .route("/", get(move |s, h| base(s, h, mount)))
+        .route("/console/{name}", get(crate::console::asset))
         .route("/sync", get(sync::sync).post(sync::sync))
         .route(
             "/async",
@@ -108,6 +109,22 @@ fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
             "/examples",
             get(move |s, h| examples::examples(s, h, mount)),
         )
+}
+
+/// The base URL: the web console for browsers, the plain landing page for everyone else.
+async fn base(
+    state: axum::extract::State<Arc<AppState>>,
+    headers: HeaderMap,
+    mount: &'static str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::console::wants_html(&headers) {
+        return crate::console::index(mount);
+    }
+    let mut resp = vosi::landing(state, headers, mount).await.into_response();
+    resp.headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    resp
 }
 
 /// The whole HTTP application. The TAP service lives at `/tap`; it is also reachable at
