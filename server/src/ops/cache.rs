@@ -270,8 +270,11 @@ mod tests {
             .with_uncached_tables(vec!["pg.PSC".into()]);
         assert!(c2.key("SELECT * FROM pg.psc", 6).is_none());
         assert!(
-            c2.key("SELECT * FROM gaiadr3.gaia_source AS g JOIN pg.psc AS p ON g.source_id = p.id", 6)
-                .is_none()
+            c2.key(
+                "SELECT * FROM gaiadr3.gaia_source AS g JOIN pg.psc AS p ON g.source_id = p.id",
+                6
+            )
+            .is_none()
         );
         assert!(c2.key("SELECT * FROM gaiadr3.gaia_source", 6).is_some());
         std::fs::write(&file, b"changed, longer").unwrap();
