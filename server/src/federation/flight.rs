@@ -145,7 +145,7 @@ impl FlightBackend {
             .endpoint
             .connect()
             .await
-            .map_err(|e| self.unavailable(transport_reason(&e)))?;
+            .map_err(|e| self.unavailable(super::error_chain(&e)))?;
         Ok(FlightServiceClient::new(channel))
     }
 
@@ -166,17 +166,6 @@ impl FlightBackend {
             .map(tonic::Response::into_inner)
             .map_err(|s| self.status(&s))
     }
-}
-
-/// A transport error with its causes (tonic's own message is only "transport error").
-fn transport_reason(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        parts.push(c.to_string());
-        cause = c.source();
-    }
-    parts.join(": ")
 }
 
 #[async_trait]

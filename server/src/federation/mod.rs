@@ -403,3 +403,18 @@ impl SchemaProvider for RemoteSchema {
         self.entry.tables.iter().any(|(l, _)| l == name) || self.cached(name).is_some()
     }
 }
+
+/// An error and its causes, each once (tonic prints only "transport error" and
+/// tokio-postgres only "db error" at the top).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ")
+}
