@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Installs the real clients the conformance tests use (idempotent): STILTS from Debian,
-# pyvo/astroquery/astropy/pyarrow/pytest and the ADBC Flight SQL driver from PyPI.
+# Installs the real clients the conformance tests use (idempotent): STILTS, PostgreSQL (server
+# binaries only), openssl, chromium and chromium-driver from Debian;
+# pyvo/astroquery/astropy/pyarrow/pytest/selenium/prometheus_client and the ADBC Flight SQL
+# driver from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v stilts >/dev/null 2>&1; then
+need_apt=()
+command -v stilts >/dev/null 2>&1 || need_apt+=(stilts)
+# PostgreSQL server binaries for the federation tests (server/tests/service/federation.rs
+# runs a private cluster from /usr/lib/postgresql/*/bin; no system service is started).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# openssl makes the self-signed certificate of the Flight SQL TLS test.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# Headless Chromium and its WebDriver for the web console test (conformance/test_console.py).
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need_apt+=(chromium chromium-driver)
+if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq stilts >/dev/null
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager' 2>/dev/null; then
+if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager, prometheus_client, selenium' 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -r conformance/requirements.txt
 fi
-echo "stilts: $(command -v stilts); python: $(python3 --version)"
+echo "stilts: $(command -v stilts); python: $(python3 --version); postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"

@@ -16,8 +16,11 @@ mod model;
 mod reserved;
 mod tap_schema;
 
-pub use config::{CatalogConfig, ColumnConfig, ForeignKeyConfig, SchemaConfig, TableConfig};
+pub use config::{
+    CatalogConfig, ColumnConfig, FlightSqlConfig, ForeignKeyConfig, PostgresConfig,
+    RemoteTableConfig, SchemaConfig, TableConfig,
+};
 pub use error::CatalogError;
-pub use loader::{load, quick_table};
+pub use loader::{load, load_with, quick_table, remote_schemas, remote_table};
 pub use model::{Catalog, ColumnInfo, ForeignKey, SchemaInfo, TableInfo, meta_keys};
 pub use tap_schema::TAP_SCHEMA;

@@ -11,7 +11,9 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::config::{CatalogConfig, ColumnConfig, TableConfig};
+use datafusion::catalog::TableProvider;
+
+use crate::config::{CatalogConfig, ColumnConfig, RemoteTableConfig, TableConfig};
 use crate::model::{Catalog, ColumnInfo, ForeignKey, SchemaInfo, TableInfo, meta_keys};
 use crate::{CatalogError, tap_schema};
 
@@ -62,6 +64,138 @@ fn has_glob(s: &str) -> bool {
 
 /// Validates `config` and loads every table; relative paths are resolved against `base_dir`.
 pub async fn load(config: &CatalogConfig, base_dir: &Path) -> Result<Catalog, CatalogError> {
+    load_with(config, base_dir, Vec::new()).await
+}
+
+/// The local schema of each remote source (`[[catalog.postgres]]`, `[[catalog.flightsql]]`)
+/// with its description, validated: lower-case identifiers, not reserved, unique, and not
+/// used by a local table.
+pub fn remote_schemas(config: &CatalogConfig) -> Result<Vec<SchemaInfo>, CatalogError> {
+    let sources = config
+        .postgres
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                format!("catalog.postgres[{i}]"),
+                &p.name,
+                &p.schema,
+                &p.description,
+            )
+        })
+        .chain(config.flightsql.iter().enumerate().map(|(i, f)| {
+            (
+                format!("catalog.flightsql[{i}]"),
+                &f.name,
+                &f.schema,
+                &f.description,
+            )
+        }));
+    let mut out: Vec<SchemaInfo> = Vec::new();
+    let mut names = HashSet::new();
+    for (key, name, schema, description) in sources {
+        if !is_identifier(name) {
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.name"),
+                message: format!(
+                    "source name '{name}' must be a lower-case ADQL regular identifier"
+                ),
+            });
+        }
+        if !names.insert(name.clone()) {
+            return Err(CatalogError::InvalidConfig {
+                key: format!("{key}.name"),
+                message: format!("source '{name}' is declared twice"),
+            });
+        }
+        let local = schema.clone().unwrap_or_else(|| name.clone());
+        let bad = |m: String| CatalogError::InvalidConfig {
+            key: format!("{key}.schema"),
+            message: m,
+        };
+        if !is_identifier(&local) {
+            return Err(bad(format!(
+                "schema name '{local}' must be a lower-case ADQL regular identifier"
+            )));
+        }
+        if local.eq_ignore_ascii_case(tap_schema::TAP_SCHEMA) || local == "tap_upload" {
+            return Err(bad(format!("'{local}' is a reserved schema name")));
+        }
+        if out.iter().any(|s| s.name == local)
+            || config
+                .tables
+                .iter()
+                .any(|t| t.name.split('.').next() == Some(local.as_str()))
+        {
+            return Err(bad(format!(
+                "schema '{local}' is already used by another source or a local table; each remote source needs a schema of its own"
+            )));
+        }
+        let declared = config.schemas.iter().find(|s| s.name == local);
+        out.push(SchemaInfo {
+            name: local,
+            description: description
+                .clone()
+                .or_else(|| declared.and_then(|s| s.description.clone())),
+            utype: declared.and_then(|s| s.utype.clone()),
+            tables: Vec::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Describes a remote table for TAP_SCHEMA: applies the configured metadata to `schema`'s
+/// fields (which keep what the remote side reported unless overridden) and builds the
+/// column list. Columns must already have VOTable-compatible types.
+pub fn remote_table(
+    schema_name: &str,
+    table_name: &str,
+    schema: &Schema,
+    description: Option<String>,
+    config: Option<&RemoteTableConfig>,
+    provider: Arc<dyn TableProvider>,
+) -> Result<TableInfo, CatalogError> {
+    let qualified = format!("{schema_name}.{table_name}");
+    if let Some(c) = config {
+        for name in c.columns.keys() {
+            if schema.field_with_name(name).is_err() {
+                return Err(CatalogError::InvalidConfig {
+                    key: format!("{schema_name}.table.{table_name}.columns.{name}"),
+                    message: format!("remote table {qualified} has no column '{name}'"),
+                });
+            }
+        }
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| apply_overrides(f, config.and_then(|c| c.columns.get(f.name()))))
+        .collect();
+    let arrow_schema = Arc::new(Schema::new(fields));
+    let columns = arrow_schema
+        .fields()
+        .iter()
+        .map(|f| ColumnInfo::from_field(&qualified, f))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(TableInfo {
+        schema: schema_name.to_string(),
+        name: table_name.to_string(),
+        table_type: "table",
+        description: config.and_then(|c| c.description.clone()).or(description),
+        utype: config.and_then(|c| c.utype.clone()),
+        columns,
+        arrow_schema,
+        provider,
+    })
+}
+
+/// As [`load`], plus the tables of remote sources (built with [`remote_table`]); each goes
+/// into its source's schema (see [`remote_schemas`]).
+pub async fn load_with(
+    config: &CatalogConfig,
+    base_dir: &Path,
+    remote: Vec<TableInfo>,
+) -> Result<Catalog, CatalogError> {
     let ctx = SessionContext::new();
     let state = ctx.state();
 
@@ -90,6 +224,24 @@ pub async fn load(config: &CatalogConfig, base_dir: &Path) -> Result<Catalog, Ca
             utype: s.utype.clone(),
             tables: Vec::new(),
         });
+    }
+
+    for r in remote_schemas(config)? {
+        match schemas.iter_mut().find(|s| s.name == r.name) {
+            Some(s) => s.description = s.description.take().or(r.description),
+            None => schemas.push(r),
+        }
+    }
+    for t in remote {
+        match schemas.iter_mut().find(|s| s.name == t.schema) {
+            Some(s) => s.tables.push(t),
+            None => {
+                return Err(CatalogError::Registration {
+                    table: t.qualified_name(),
+                    reason: "no remote source declares this schema".into(),
+                });
+            }
+        }
     }
 
     let mut seen_table = HashSet::new();

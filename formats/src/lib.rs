@@ -33,7 +33,7 @@ pub use stream::{
     BatchWriter, CHUNK_BYTES, EndStatus, SLICE_ROWS, WriteSummary, encode_stream, new_writer,
     write_stream_to,
 };
-pub use votable::votable_error_document;
+pub use votable::{votable_error_document, votable_error_document_with};
 
 #[cfg(test)]
 mod tests;

@@ -611,11 +611,25 @@ impl BatchWriter for VotableWriter {
 /// The VOTable error document (DALI §4.2, §4.4) for a query that failed before any output:
 /// a RESOURCE with only `<INFO name="QUERY_STATUS" value="ERROR">message</INFO>`.
 pub fn votable_error_document(message: &str) -> String {
+    votable_error_document_with(message, &[])
+}
+
+/// [`votable_error_document`] with more INFO elements (name, value) after the status, such
+/// as the query id.
+pub fn votable_error_document_with(message: &str, infos: &[(&str, &str)]) -> String {
     let mut out = Vec::with_capacity(HEAD.len() + message.len() + 96);
     out.extend_from_slice(HEAD.as_bytes());
     out.extend_from_slice(b"<INFO name=\"QUERY_STATUS\" value=\"ERROR\">");
     escape_xml(message, false, &mut out);
-    out.extend_from_slice(b"</INFO>\n</RESOURCE>\n</VOTABLE>\n");
+    out.extend_from_slice(b"</INFO>\n");
+    for (name, value) in infos {
+        out.extend_from_slice(b"<INFO name=\"");
+        escape_xml(name, true, &mut out);
+        out.extend_from_slice(b"\" value=\"");
+        escape_xml(value, true, &mut out);
+        out.extend_from_slice(b"\"/>\n");
+    }
+    out.extend_from_slice(b"</RESOURCE>\n</VOTABLE>\n");
     // Only valid UTF-8 went in: the constant, and a &str escaped byte-wise.
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::federation::Federation;
 use crate::tap::{self, AppState};
 use crate::uws::Jobs;
 
@@ -41,6 +42,9 @@ pub enum StartError {
     /// The query engine could not be built (e.g. the Ballista scheduler is unreachable).
     #[error("engine: {0}")]
     Engine(#[from] crate::engine::EngineError),
+    /// The Flight SQL TLS certificate or key is unusable.
+    #[error("flight TLS: {0}")]
+    Tls(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -113,18 +117,72 @@ pub fn demo_catalog(data_dir: &Path, sources: u64, seed: u64) -> Result<CatalogC
     Ok(config)
 }
 
-/// Loads the configured catalogue, or the demo catalogue when none is configured.
+/// Loads the configured catalogue, or the demo catalogue when no table is configured, with
+/// the tables of the remote sources that answered.
 pub async fn load_catalog(settings: &Settings) -> Result<Catalog, StartError> {
-    if settings.catalog.tables.is_empty() {
-        let config = demo_catalog(
+    Ok(load_federated(settings).await?.0)
+}
+
+/// As [`load_catalog`], also returning the remote sources (to register with the engine, so
+/// that sources that were down at start-up are retried when queried).
+pub async fn load_federated(settings: &Settings) -> Result<(Catalog, Federation), StartError> {
+    let federation = Federation::connect(&settings.catalog, &settings.config_dir).await?;
+    let remote = federation.tables();
+    let catalog = if settings.catalog.tables.is_empty() {
+        let mut config = demo_catalog(
             &settings.data_dir,
             settings.demo_sources,
             settings.demo_seed,
         )?;
-        Ok(parallax_catalog::load(&config, Path::new("/")).await?)
+        config.postgres = settings.catalog.postgres.clone();
+        config.flightsql = settings.catalog.flightsql.clone();
+        config
+            .schemas
+            .extend(settings.catalog.schemas.iter().cloned());
+        parallax_catalog::load_with(&config, Path::new("/"), remote).await?
     } else {
-        Ok(parallax_catalog::load(&settings.catalog, &settings.config_dir).await?)
+        parallax_catalog::load_with(&settings.catalog, &settings.config_dir, remote).await?
+    };
+    Ok((catalog, federation))
+}
+
+/// The files and directories whose sizes and times make the catalogue's version (the key of
+/// the result cache): the demo directory, or each configured local table path (up to its
+/// first glob component).
+fn catalog_roots(settings: &Settings) -> Vec<std::path::PathBuf> {
+    if settings.catalog.tables.is_empty() {
+        return vec![settings.data_dir.join("demo")];
     }
+    settings
+        .catalog
+        .tables
+        .iter()
+        .filter(|t| !t.path.contains("://"))
+        .map(|t| {
+            let full = settings.config_dir.join(&t.path);
+            let mut root = std::path::PathBuf::new();
+            for c in full.components() {
+                if c.as_os_str().to_string_lossy().contains(['*', '?', '[']) {
+                    break;
+                }
+                root.push(c);
+            }
+            root
+        })
+        .collect()
+}
+
+/// Reads and checks the Flight SQL TLS certificate chain and key (PEM).
+fn flight_identity(cert: &Path, key: &Path) -> Result<tonic::transport::Identity, StartError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| StartError::Tls(format!("cannot read {}: {e}", p.display())))
+    };
+    let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+    // Building the server configuration parses both; fail at start-up, not at serve time.
+    tonic::transport::Server::builder()
+        .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity.clone()))
+        .map_err(|e| StartError::Tls(format!("{} / {}: {e:?}", cert.display(), key.display())))?;
+    Ok(identity)
 }
 
 /// How long Flight SQL streams may run on after the shutdown signal.
@@ -143,8 +201,22 @@ pub struct Application {
 impl Application {
     /// Loads the catalogue, builds the engine and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let catalog = load_catalog(&settings).await?;
-        let engine = Arc::new(Engine::build(catalog, &settings.engine).await?);
+        let (catalog, federation) = load_federated(&settings).await?;
+        let engine = Arc::new(
+            Engine::build(catalog, &settings.engine, settings.admission.memory_bytes).await?,
+        );
+        federation.register(engine.context())?;
+        // Remote tables can change behind our back: queries naming them are never cached.
+        let remote = federation
+            .tables()
+            .iter()
+            .map(|t| t.qualified_name())
+            .collect();
+        let ops = Arc::new(crate::ops::Ops::new(
+            crate::ops::ResultCache::new(settings.cache, catalog_roots(&settings))
+                .with_uncached_tables(remote),
+            crate::ops::Admission::new(settings.admission),
+        ));
         let jobs = Jobs::open(
             settings.jobs.clone(),
             settings.limits,
@@ -155,11 +227,18 @@ impl Application {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
+        jobs.set_metrics(ops.metrics.clone());
         jobs.start().map_err(|e| StartError::Jobs {
             dir: settings.jobs.dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        let flight_service = crate::flight::FlightSqlServer::new(engine.clone(), settings.limits);
+        let mut flight_service =
+            crate::flight::FlightSqlServer::new(engine.clone(), settings.limits)
+                .with_auth(settings.auth.clone())
+                .with_jobs(jobs.clone());
+        if let Some((cert, key)) = &settings.flight_tls {
+            flight_service = flight_service.with_tls(flight_identity(cert, key)?);
+        }
         let state = Arc::new(AppState {
             engine,
             limits: settings.limits,
@@ -168,6 +247,7 @@ impl Application {
             jobs: jobs.clone(),
             uploads: settings.uploads,
             auth: settings.auth.clone(),
+            ops,
         });
         let listener =
             TcpListener::bind(settings.http)

@@ -5,6 +5,15 @@
 //! authenticated use); a request that presents credentials which do not verify gets 401.
 //! Each UWS job records its owner; nobody sees anyone else's jobs.
 //!
+//! With `[auth] required = true`, anonymous calls are refused too (401 over HTTP,
+//! `Unauthenticated` over Flight SQL).
+//!
+//! Arrow Flight SQL clients exchange basic credentials for a session token in the Flight
+//! `Handshake` ([`AuthSettings::issue_session_token`]): `pxs1.USER.EXPIRY.MAC`, an
+//! HMAC-SHA256 (RFC 2104) under a key drawn at start-up, so tokens need no server state and
+//! end with the process or after [`SESSION_SECONDS`]. They are accepted as bearer tokens on
+//! every route.
+//!
 //! Secrets are never stored: `[[auth.users]]` holds `sha256:ITERATIONS:SALT:HEX`, the salted
 //! SHA-256 applied ITERATIONS times, for a password, and `sha256:HEX` for a (random, long)
 //! bearer token.
@@ -14,6 +23,11 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use crate::config::AuthSection;
+
+/// Lifetime of a session token issued by the Flight handshake (12 hours).
+pub const SESSION_SECONDS: u64 = 12 * 3600;
+
+const SESSION_PREFIX: &str = "pxs1.";
 
 /// Iterations used by [`hash_password`].
 pub const DEFAULT_ITERATIONS: u32 = 100_000;
@@ -40,11 +54,26 @@ struct User {
 }
 
 /// Validated `[auth]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// The mode.
     pub mode: AuthMode,
+    /// Anonymous calls are refused.
+    pub required: bool,
     users: Vec<User>,
+    /// The HMAC key of session tokens, random per process.
+    session_key: [u8; 32],
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            required: false,
+            users: Vec::new(),
+            session_key: rand::random(),
+        }
+    }
 }
 
 /// Credentials were presented and did not verify (HTTP 401).
@@ -114,22 +143,53 @@ impl AuthSettings {
                 token,
             });
         }
-        Ok(Self { mode, users })
+        let required = s.required.unwrap_or(false);
+        if required && mode == AuthMode::None {
+            return Err(
+                "auth.required = true needs auth.mode = \"basic\" or \"bearer\" and accounts"
+                    .into(),
+            );
+        }
+        Ok(Self {
+            mode,
+            required,
+            users,
+            session_key: rand::random(),
+        })
     }
 
     /// The authenticated user, `None` for an anonymous request.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<String>, AuthError> {
+        let value = match headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| AuthError("malformed Authorization header".into()))?,
+            ),
+        };
+        self.authenticate_value(value)
+    }
+
+    /// As [`AuthSettings::authenticate`], from the value of an `Authorization` header (HTTP)
+    /// or `authorization` metadata entry (gRPC).
+    pub fn authenticate_value(&self, value: Option<&str>) -> Result<Option<String>, AuthError> {
         if self.mode == AuthMode::None {
             return Ok(None);
         }
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
+        let Some(value) = value else {
+            if self.required {
+                return Err(AuthError(format!(
+                    "this service requires authentication: send {} credentials",
+                    self.challenge_scheme()
+                )));
+            }
             return Ok(None);
         };
-        let value = value
-            .to_str()
-            .map_err(|_| AuthError("malformed Authorization header".into()))?;
         let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && rest.starts_with(SESSION_PREFIX) {
+            return self.verify_session_token(rest).map(Some);
+        }
         match self.mode {
             AuthMode::Bearer if scheme.eq_ignore_ascii_case("bearer") => {
                 let h = Sha256::digest(rest.as_bytes());
@@ -140,7 +200,13 @@ impl AuthSettings {
                     .ok_or_else(|| AuthError("invalid bearer token".into()))
             }
             AuthMode::Basic if scheme.eq_ignore_ascii_case("basic") => {
-                let decoded = base64::engine::general_purpose::STANDARD
+                // Padding optional: Go's Flight clients (ADBC) send unpadded base64.
+                let lenient = base64::engine::GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    base64::engine::GeneralPurposeConfig::new()
+                        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+                );
+                let decoded = lenient
                     .decode(rest)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
@@ -163,6 +229,40 @@ impl AuthSettings {
                 self.challenge_scheme()
             ))),
         }
+    }
+
+    /// A session token for `user`, valid for [`SESSION_SECONDS`] on this process.
+    pub fn issue_session_token(&self, user: &str) -> String {
+        let expiry = now_secs().saturating_add(SESSION_SECONDS);
+        let user_hex = hex::encode(user.as_bytes());
+        let body = format!("{SESSION_PREFIX}{user_hex}.{expiry}");
+        let mac = hmac_sha256(&self.session_key, body.as_bytes());
+        format!("{body}.{}", hex::encode(mac))
+    }
+
+    fn verify_session_token(&self, token: &str) -> Result<String, AuthError> {
+        let invalid = || AuthError("invalid or expired session token; authenticate again".into());
+        let (body, mac) = token.rsplit_once('.').ok_or_else(invalid)?;
+        let mac = hex::decode(mac).map_err(|_| invalid())?;
+        if !ct_eq(&hmac_sha256(&self.session_key, body.as_bytes()), &mac) {
+            return Err(invalid());
+        }
+        let rest = body.strip_prefix(SESSION_PREFIX).ok_or_else(invalid)?;
+        let (user_hex, expiry) = rest.split_once('.').ok_or_else(invalid)?;
+        let expiry: u64 = expiry.parse().map_err(|_| invalid())?;
+        if expiry < now_secs() {
+            return Err(invalid());
+        }
+        let user = hex::decode(user_hex)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(invalid)?;
+        // An account removed from the configuration loses its sessions at the next start;
+        // check it still exists anyway.
+        if !self.users.iter().any(|u| u.name == user) {
+            return Err(invalid());
+        }
+        Ok(user)
     }
 
     /// The `WWW-Authenticate` challenge for a 401.
@@ -207,6 +307,26 @@ fn derive(password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
     out.to_vec()
 }
 
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// HMAC-SHA256 (RFC 2104) with a 32-byte key (shorter than the 64-byte block).
+fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> Vec<u8> {
+    let mut k = [0u8; 64];
+    k[..32].copy_from_slice(key);
+    let pad = |byte: u8| k.map(|x| x ^ byte);
+    let mut inner = Sha256::new();
+    inner.update(pad(0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(pad(0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().to_vec()
+}
+
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -242,6 +362,7 @@ mod tests {
     #[test]
     fn basic_verifies_hashed_passwords() {
         let s = AuthSettings::from_section(&AuthSection {
+            required: None,
             mode: Some("basic".into()),
             users: vec![UserEntry {
                 name: "alice".into(),
@@ -255,6 +376,12 @@ mod tests {
             Some("alice".into())
         );
         assert!(s.authenticate(&basic("alice", "wrong")).is_err());
+        // Unpadded base64 (Go's RawStdEncoding) is accepted too.
+        let raw = base64::engine::general_purpose::STANDARD_NO_PAD.encode("alice:s3cret");
+        assert_eq!(
+            s.authenticate_value(Some(&format!("Basic {raw}"))).unwrap(),
+            Some("alice".into())
+        );
         assert!(s.authenticate(&basic("bob", "s3cret")).is_err());
         assert_eq!(s.authenticate(&HeaderMap::new()).unwrap(), None);
     }
@@ -262,6 +389,7 @@ mod tests {
     #[test]
     fn bearer_tokens() {
         let s = AuthSettings::from_section(&AuthSection {
+            required: None,
             mode: Some("bearer".into()),
             users: vec![UserEntry {
                 name: "bob".into(),
@@ -278,8 +406,49 @@ mod tests {
     }
 
     #[test]
+    fn session_tokens_and_required_accounts() {
+        let s = AuthSettings::from_section(&AuthSection {
+            required: Some(true),
+            mode: Some("basic".into()),
+            users: vec![UserEntry {
+                name: "alice".into(),
+                password_hash: Some(hash_password("pw")),
+                token_hash: None,
+            }],
+        })
+        .unwrap();
+        let t = s.issue_session_token("alice");
+        let bearer = format!("Bearer {t}");
+        assert_eq!(
+            s.authenticate_value(Some(&bearer)).unwrap(),
+            Some("alice".into())
+        );
+        // Tampered, foreign and anonymous.
+        let forged = bearer.replace("616c696365", "626f62");
+        assert!(s.authenticate_value(Some(&forged)).is_err());
+        let other = AuthSettings::from_section(&AuthSection {
+            required: None,
+            mode: Some("basic".into()),
+            users: vec![],
+        })
+        .unwrap();
+        assert!(other.authenticate_value(Some(&bearer)).is_err());
+        let e = s.authenticate_value(None).unwrap_err();
+        assert!(e.0.contains("requires authentication"), "{e}");
+        assert!(
+            AuthSettings::from_section(&AuthSection {
+                required: Some(true),
+                mode: None,
+                users: vec![],
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
     fn bad_config_is_refused() {
         let bad = AuthSection {
+            required: None,
             mode: Some("basic".into()),
             users: vec![UserEntry {
                 name: "x".into(),
@@ -289,6 +458,7 @@ mod tests {
         };
         assert!(AuthSettings::from_section(&bad).is_err());
         let mode = AuthSection {
+            required: None,
             mode: Some("kerberos".into()),
             users: vec![],
         };

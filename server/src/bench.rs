@@ -424,7 +424,7 @@ pub async fn cluster(
         modes.push((format!("ballista {url}"), settings.engine.clone()));
     }
     for (name, mode) in modes {
-        let engine = Engine::build(parallax_catalog::load(&config, root).await?, &mode).await?;
+        let engine = Engine::build(parallax_catalog::load(&config, root).await?, &mode, 0).await?;
         if let Some(s) = engine.scheduler() {
             println!(
                 "{name}: {}",
@@ -452,6 +452,85 @@ pub async fn cluster(
                 rows / t
             );
         }
+    }
+    Ok(())
+}
+
+/// The example queries of the workshop suite (ids in `/examples`).
+pub const WORKSHOP_EXAMPLES: [&str; 5] = [
+    "brightest",
+    "cone-search",
+    "wide-binaries",
+    "healpix-density",
+    "variable-flag-stats",
+];
+
+/// The workshop suite: `users` simulated users, all at once, each running the five
+/// [`WORKSHOP_EXAMPLES`] `rounds` times over sync TAP, once against a service with the result
+/// cache and once without; prints p50/p90/p99 latency and the wall time of each run.
+pub async fn workshop(settings: Settings, users: usize, rounds: usize) -> anyhow::Result<()> {
+    let queries: Vec<String> = WORKSHOP_EXAMPLES
+        .iter()
+        .filter_map(|id| crate::tap::EXAMPLES.iter().find(|e| e.id == *id))
+        .map(|e| e.query.to_string())
+        .collect();
+    for cache in [false, true] {
+        let mut s = settings.clone();
+        s.cache.enabled = cache;
+        s.jobs.dir = s
+            .jobs
+            .dir
+            .join(if cache { "cache-on" } else { "cache-off" });
+        let app = Application::build(s).await?;
+        let base = format!("http://{}/tap/sync", app.local_addr());
+        tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder().no_gzip().build()?;
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..users)
+            .map(|_| {
+                let (client, base, queries) = (client.clone(), base.clone(), queries.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    for _ in 0..rounds {
+                        for q in &queries {
+                            let t = Instant::now();
+                            let r = client
+                                .post(&base)
+                                .form(&[
+                                    ("LANG", "ADQL"),
+                                    ("QUERY", q.as_str()),
+                                    ("FORMAT", "votable/b2"),
+                                ])
+                                .send()
+                                .await?;
+                            let status = r.status();
+                            r.bytes().await?;
+                            anyhow::ensure!(status.is_success(), "{status} for {q}");
+                            lat.push(t.elapsed().as_secs_f64());
+                        }
+                    }
+                    Ok::<_, anyhow::Error>(lat)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        let wall = started.elapsed().as_secs_f64();
+        all.sort_by(f64::total_cmp);
+        let pct = |p: f64| all[((all.len() as f64 - 1.0) * p).round() as usize] * 1e3;
+        println!(
+            "workshop cache={}: {users} users x {} queries x {rounds}: {} queries in {wall:.1} s \
+             ({:.0} queries/s), latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            if cache { "on " } else { "off" },
+            queries.len(),
+            all.len(),
+            all.len() as f64 / wall,
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+        );
     }
     Ok(())
 }

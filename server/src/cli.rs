@@ -47,6 +47,8 @@ pub enum Command {
     /// ADQL tools.
     #[command(subcommand)]
     Adql(AdqlCommand),
+    /// Run a query on a Parallax server over Arrow Flight SQL; print a table or write --out.
+    Query(crate::remote::QueryArgs),
     /// Print a `password_hash` (or, with --token, a `token_hash`) for `[[auth.users]]`; the
     /// secret is read from standard input.
     HashSecret {
@@ -154,6 +156,9 @@ pub enum BenchSuite {
     /// A mahalanobis template search and a self-crossmatch, in process and on the Ballista
     /// cluster given with --ballista.
     Cluster,
+    /// A workshop: many users running the same example queries, with and without the
+    /// result cache; latency percentiles.
+    Workshop,
 }
 
 /// Catalogue and server options shared by `serve` and `adql translate`.
@@ -328,6 +333,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     let radius = xmatch_radii.first().copied().unwrap_or(5.0);
                     crate::bench::cluster(settings, xmatch_sources, radius).await?;
                 }
+                BenchSuite::Workshop => {
+                    crate::bench::workshop(settings, 50, 10).await?;
+                }
                 BenchSuite::Spatial => {
                     crate::bench::spatial(
                         settings,
@@ -341,6 +349,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Query(args) => Ok(crate::remote::run(args).await?),
         Command::HashSecret { token } => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret)?;
@@ -370,7 +379,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Adql(AdqlCommand::Translate { catalog, queries }) => {
             let settings = catalog.settings()?;
-            let engine = Engine::build(load_catalog(&settings).await?, &settings.engine).await?;
+            let engine = Engine::build(load_catalog(&settings).await?, &settings.engine, 0).await?;
             let mut code = 0;
             for q in queries_or_stdin(&queries)? {
                 match engine.plan(&q).await {

@@ -36,9 +36,50 @@ pub struct ConfigFile {
     /// `[flight]`: the Arrow Flight SQL service.
     #[serde(default)]
     pub flight: FlightSection,
+    /// `[cache]`: the result cache of sync queries.
+    #[serde(default)]
+    pub cache: CacheSection,
+    /// `[admission]`: limits on concurrent sync queries and query memory.
+    #[serde(default)]
+    pub admission: AdmissionSection,
     /// `[engine]`: where queries run (in process, or on a Ballista cluster).
     #[serde(default)]
     pub engine: EngineSection,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    /// Answer identical sync queries (same normalised ADQL, MAXREC and catalogue files) from
+    /// memory (default true).
+    pub enabled: Option<bool>,
+    /// Seconds an entry lives (default 600).
+    pub ttl: Option<u64>,
+    /// Arrow bytes the cache holds in all (default 536870912).
+    pub max_bytes: Option<u64>,
+    /// Largest result kept, in Arrow bytes (default 33554432); bigger ones are not cached.
+    pub max_entry_bytes: Option<u64>,
+}
+
+/// `[admission]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdmissionSection {
+    /// Sync queries running at once, all users together (default twice the cores, at
+    /// least 4). Async jobs have their own limit, `jobs.concurrency`.
+    pub sync_concurrency: Option<usize>,
+    /// Sync queries one user runs at once (anonymous callers count as one user; default 0,
+    /// no per-user limit).
+    pub sync_per_user: Option<usize>,
+    /// Seconds a sync request waits for a free slot before HTTP 503 (default 30).
+    pub queue_wait: Option<f64>,
+    /// `Retry-After` seconds sent with 503 (default 10).
+    pub retry_after: Option<u64>,
+    /// Bytes of memory all running queries may reserve together (DataFusion's fair spill
+    /// pool: sorts, joins and aggregates spill to disk or fail cleanly beyond it); default
+    /// half the machine's memory, 0 for no limit.
+    pub memory_bytes: Option<u64>,
 }
 
 /// `[engine]`.
@@ -60,6 +101,10 @@ pub struct FlightSection {
     /// Flight SQL (gRPC) listen address (`--flight`), e.g. `127.0.0.1:50051`; the Flight SQL
     /// service runs only when an address is given.
     pub listen: Option<String>,
+    /// PEM certificate chain: serve Flight SQL over TLS (`grpc+tls://`); needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[jobs]`.
@@ -115,6 +160,8 @@ pub struct AuthSection {
     /// `"none"` (default), `"bearer"` or `"basic"`. Anonymous requests are always allowed;
     /// wrong credentials are refused with 401.
     pub mode: Option<String>,
+    /// Refuse anonymous calls over HTTP TAP and Flight SQL (default false; needs a mode).
+    pub required: Option<bool>,
     /// The accounts.
     #[serde(default)]
     pub users: Vec<UserEntry>,
@@ -199,6 +246,12 @@ pub struct Settings {
     pub flight: Option<SocketAddr>,
     /// Where queries run.
     pub engine: EngineMode,
+    /// The result cache.
+    pub cache: crate::ops::CacheSettings,
+    /// Sync admission and the memory pool.
+    pub admission: crate::ops::AdmissionSettings,
+    /// Flight SQL TLS certificate chain and key (PEM files, relative to the config file).
+    pub flight_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What to do with jobs that were running when the service stopped.
@@ -444,6 +497,16 @@ impl Settings {
                 )
             })?),
         };
+        let flight_tls = match (file.flight.tls_cert, file.flight.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((config_dir.join(cert), config_dir.join(key))),
+            _ => {
+                return Err(ConfigError::new(
+                    name,
+                    "flight.tls_cert and flight.tls_key must be given together",
+                ));
+            }
+        };
         let d = Limits::default();
         let limits = Limits {
             maxrec_default: file.limits.maxrec_default.unwrap_or(d.maxrec_default),
@@ -484,6 +547,38 @@ impl Settings {
             .public_url
             .or(file.server.public_url)
             .map(|u| u.trim_end_matches('/').to_string());
+        let dc = crate::ops::CacheSettings::default();
+        let cache = crate::ops::CacheSettings {
+            enabled: file.cache.enabled.unwrap_or(dc.enabled),
+            ttl: file
+                .cache
+                .ttl
+                .map_or(dc.ttl, std::time::Duration::from_secs),
+            max_bytes: file.cache.max_bytes.unwrap_or(dc.max_bytes),
+            max_entry_bytes: file.cache.max_entry_bytes.unwrap_or(dc.max_entry_bytes),
+        };
+        let da = crate::ops::AdmissionSettings::default();
+        let a = &file.admission;
+        let queue_wait = a.queue_wait.unwrap_or(da.queue_wait.as_secs_f64());
+        if !(queue_wait.is_finite() && queue_wait >= 0.0) {
+            return Err(ConfigError::new(
+                name,
+                "admission.queue_wait must be a non-negative number of seconds",
+            ));
+        }
+        let admission = crate::ops::AdmissionSettings {
+            sync_concurrency: a.sync_concurrency.unwrap_or(da.sync_concurrency),
+            sync_per_user: a.sync_per_user.unwrap_or(da.sync_per_user),
+            queue_wait: std::time::Duration::from_secs_f64(queue_wait),
+            retry_after: a.retry_after.unwrap_or(da.retry_after),
+            memory_bytes: a.memory_bytes.unwrap_or(da.memory_bytes),
+        };
+        if admission.sync_concurrency == 0 {
+            return Err(ConfigError::new(
+                name,
+                "admission.sync_concurrency must be at least 1",
+            ));
+        }
         Ok(Self {
             http,
             data_dir,
@@ -498,6 +593,9 @@ impl Settings {
             auth,
             flight,
             engine,
+            cache,
+            admission,
+            flight_tls,
         })
     }
 }
@@ -622,6 +720,28 @@ mod tests {
             Settings::load(None, Overrides::default()).unwrap().engine,
             EngineMode::Local
         );
+    }
+
+    #[test]
+    fn remote_sources() {
+        let file: ConfigFile = toml::from_str(
+            "[[catalog.postgres]]\nname = \"archive\"\nschema = \"twomass\"\n\
+             connection = \"host=127.0.0.1 user=tap dbname=a\"\ntables = [\"public.psc\"]\n\
+             [catalog.postgres.table.psc.columns.ra]\nunit = \"deg\"\n\
+             [[catalog.flightsql]]\nname = \"node2\"\nurl = \"grpc://127.0.0.1:1\"\n\
+             tables = [\"gaiadr3.gaia_source\"]\ntimeout = 3\n",
+        )
+        .unwrap();
+        let s = Settings::from_file(file, "t", PathBuf::from("."), Overrides::default()).unwrap();
+        assert_eq!(s.catalog.postgres[0].tables, vec!["public.psc"]);
+        let psc = &s.catalog.postgres[0].table["psc"];
+        assert_eq!(psc.columns["ra"].unit.as_deref(), Some("deg"));
+        assert_eq!(s.catalog.flightsql[0].timeout, Some(3));
+        let err =
+            toml::from_str::<ConfigFile>("[[catalog.postgres]]\nname = \"a\"\npasword = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("pasword"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
     MemorySchemaProvider, SchemaProvider,
 };
-use datafusion::common::{Column, DataFusionError};
+use datafusion::common::{Column, DataFusionError, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionStateBuilder;
@@ -173,9 +173,38 @@ pub fn parallax_context() -> SessionContext {
 }
 
 impl Engine {
-    /// Builds the session: configuration, Parallax UDFs and the catalogue's tables.
+    /// Builds the session: configuration, Parallax UDFs and the catalogue's tables, with no
+    /// memory limit.
     pub fn new(catalog: Catalog) -> Result<Self, parallax_catalog::CatalogError> {
+        Self::with_memory_limit(catalog, 0)
+    }
+
+    /// As [`Engine::new`], with all queries together limited to `memory_bytes` (0: no limit)
+    /// by DataFusion's fair spill pool: operators that can spill (sorts, hash aggregates,
+    /// joins) spill to disk, others fail with a "resources exhausted" error naming the top
+    /// consumers, instead of the process running out of memory.
+    pub fn with_memory_limit(
+        catalog: Catalog,
+        memory_bytes: u64,
+    ) -> Result<Self, parallax_catalog::CatalogError> {
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if memory_bytes > 0 {
+            use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+            let pool = TrackConsumersPool::new(
+                FairSpillPool::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX)),
+                std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN),
+            );
+            runtime = runtime.with_memory_pool(Arc::new(pool));
+        }
+        let runtime =
+            runtime
+                .build_arc()
+                .map_err(|e| parallax_catalog::CatalogError::Registration {
+                    table: "(query runtime)".into(),
+                    reason: e.to_string(),
+                })?;
         let state = session_state(session_config())
+            .with_runtime_env(runtime)
             .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
             .build();
         let ctx = SessionContext::new_with_state(state);
@@ -190,9 +219,13 @@ impl Engine {
 
     /// Builds the engine for `mode`: in process, or as a client of a Ballista scheduler
     /// (checked to answer, within a few seconds).
-    pub async fn build(catalog: Catalog, mode: &EngineMode) -> Result<Self, EngineError> {
+    pub async fn build(
+        catalog: Catalog,
+        mode: &EngineMode,
+        memory_bytes: u64,
+    ) -> Result<Self, EngineError> {
         match mode {
-            EngineMode::Local => Ok(Self::new(catalog)?),
+            EngineMode::Local => Ok(Self::with_memory_limit(catalog, memory_bytes)?),
             EngineMode::Ballista { host, port } => {
                 let scheduler = Scheduler {
                     host: host.clone(),
@@ -234,6 +267,24 @@ impl Engine {
         self.scheduler.as_deref()
     }
 
+    /// Gauges for `/metrics`: bytes reserved in the memory pool, its limit (0: none), and the
+    /// Parquet footers in DataFusion's file-metadata cache with their hits.
+    pub fn memory_and_metadata_cache(&self) -> (u64, u64, u64, u64) {
+        let rt = self.ctx.runtime_env();
+        let limit = match rt.memory_pool.memory_limit() {
+            datafusion::execution::memory_pool::MemoryLimit::Finite(n) => n as u64,
+            _ => 0,
+        };
+        let cache = rt.cache_manager.get_file_metadata_cache();
+        let hits: usize = cache.list_entries().values().map(|e| e.hits).sum();
+        (
+            rt.memory_pool.reserved() as u64,
+            limit,
+            cache.len() as u64,
+            hits as u64,
+        )
+    }
+
     /// The catalogue being served.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -265,6 +316,33 @@ impl Engine {
     /// `EXPLAIN`, and no table function but `crossmatch_pairs`.
     pub async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan, QueryError> {
         plan_sql_in(&self.ctx, sql).await
+    }
+
+    /// The positional parameters of a SQL query (`$1`, `$2`, ... or `?` numbered in order):
+    /// for each, the type DataFusion infers from its context (`Null` when it cannot).
+    pub async fn sql_parameters(&self, sql: &str) -> Result<Vec<DataType>, QueryError> {
+        let plan = self.plan_sql(sql).await?;
+        Ok(parameter_types(&plan)?
+            .into_iter()
+            .map(|t| t.unwrap_or(DataType::Null))
+            .collect())
+    }
+
+    /// Plans a SQL query and binds `values` to its parameters; a wrong number of values or
+    /// a value of the wrong type is refused ([`QueryError::Sql`]). Numeric values are cast to
+    /// the numeric type a parameter needs.
+    pub async fn plan_sql_with(
+        &self,
+        sql: &str,
+        values: &[ScalarValue],
+    ) -> Result<LogicalPlan, QueryError> {
+        let plan = self.plan_sql(sql).await?;
+        bind(plan, values)
+    }
+
+    /// Starts a plan made by [`Engine::plan`] or [`Engine::plan_sql_with`].
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<QueryResult, QueryError> {
+        start(&self.ctx, plan, self.scheduler.as_ref()).await
     }
 
     /// Plans and starts a query in `lang`, streaming its batches.
@@ -371,7 +449,8 @@ async fn plan_sql_in(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Que
             "table function '{name}' is registered in the session"
         )));
     }
-    let plan = state.create_logical_plan(sql).await.map_err(sql_error)?;
+    let sql = number_placeholders(sql)?;
+    let plan = state.create_logical_plan(&sql).await.map_err(sql_error)?;
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -387,6 +466,120 @@ async fn plan_sql_in(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, Que
         }
         _ => Ok(plan),
     }
+}
+
+/// The parameter types of `plan`, indexed from `$1`; named placeholders are refused.
+fn parameter_types(plan: &LogicalPlan) -> Result<Vec<Option<DataType>>, QueryError> {
+    let found = plan
+        .get_parameter_types()
+        .map_err(|e| QueryError::Sql(format!("parameters: {}", clean(&e))))?;
+    let mut out: Vec<Option<DataType>> = Vec::new();
+    for (id, ty) in found {
+        let index = id
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                QueryError::Sql(format!(
+                    "unsupported placeholder '{id}': use $1, $2, ... or ?"
+                ))
+            })?;
+        if index > out.len() {
+            out.resize(index, None);
+        }
+        out[index - 1] = ty;
+    }
+    Ok(out)
+}
+
+/// Binds positional `values` to the placeholders of `plan`, checking count and types.
+fn bind(plan: LogicalPlan, values: &[ScalarValue]) -> Result<LogicalPlan, QueryError> {
+    let types = parameter_types(&plan)?;
+    if types.len() != values.len() {
+        return Err(QueryError::Sql(format!(
+            "the statement has {} parameter(s) but {} value(s) were bound",
+            types.len(),
+            values.len()
+        )));
+    }
+    if types.is_empty() {
+        return Ok(plan);
+    }
+    let mut bound = Vec::with_capacity(values.len());
+    for (i, (want, value)) in types.iter().zip(values).enumerate() {
+        let have = value.data_type();
+        let value = match want {
+            Some(want) if *want != have => {
+                if value.is_null() || (want.is_numeric() && have.is_numeric()) {
+                    value.cast_to(want).map_err(|_| {
+                        QueryError::Sql(format!(
+                            "parameter ${}: the value {value} does not fit {want}",
+                            i + 1
+                        ))
+                    })?
+                } else {
+                    return Err(QueryError::Sql(format!(
+                        "parameter ${}: expected a value of type {want}, got {have}",
+                        i + 1
+                    )));
+                }
+            }
+            _ => value.clone(),
+        };
+        bound.push(value);
+    }
+    plan.with_param_values(bound)
+        .map_err(|e| QueryError::Sql(format!("parameters: {}", clean(e.find_root()))))
+}
+
+/// Numbers `?` placeholders in order (`$1`, `$2`, ...): DataFusion binds positional
+/// parameters by number only. The tokenizer finds them, so a `?` inside a string literal,
+/// a quoted name or a comment is left alone.
+fn number_placeholders(sql: &str) -> Result<std::borrow::Cow<'_, str>, QueryError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.contains('?') {
+        return Ok(std::borrow::Cow::Borrowed(sql));
+    }
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| QueryError::Sql(format!("invalid SQL: {e}")))?;
+    let mut at: Vec<(u64, u64)> = tokens
+        .iter()
+        .filter(|t| matches!(&t.token, Token::Placeholder(p) if p == "?"))
+        .map(|t| (t.span.start.line, t.span.start.column))
+        .collect();
+    if at.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(sql));
+    }
+    if tokens
+        .iter()
+        .any(|t| matches!(&t.token, Token::Placeholder(p) if p.starts_with('$')))
+    {
+        return Err(QueryError::Sql(
+            "use either ? or $1, $2, ... placeholders in one statement, not both".into(),
+        ));
+    }
+    at.reverse();
+    let mut out = String::with_capacity(sql.len() + 2 * at.len());
+    let (mut line, mut column, mut n) = (1u64, 1u64, 0usize);
+    for ch in sql.chars() {
+        if ch == '?' && at.last() == Some(&(line, column)) {
+            at.pop();
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+        if ch == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Classifies an error raised while parsing or planning SQL.
@@ -601,6 +794,51 @@ mod tests {
             assert!(matches!(err, QueryError::Sql(_)), "{q}: {err:?}");
             assert!(err.is_user_error(), "{q}");
         }
+    }
+
+    #[tokio::test]
+    async fn sql_parameters_are_numbered_checked_and_bound() {
+        use datafusion::common::ScalarValue;
+        let e = empty_engine();
+        let q = "SELECT CAST(? AS BIGINT) + 1 AS a, '?' AS \"?\" WHERE ? > 2 -- ?";
+        assert_eq!(e.sql_parameters(q).await.unwrap().len(), 2);
+        let mixed = e
+            .sql_parameters("SELECT $1 AS a WHERE ? > 1")
+            .await
+            .unwrap_err();
+        assert!(mixed.to_string().contains("not both"), "{mixed}");
+        let plan = e
+            .plan_sql_with(
+                q,
+                &[ScalarValue::Int64(Some(4)), ScalarValue::Int64(Some(3))],
+            )
+            .await
+            .unwrap();
+        let batches = e.execute_plan(plan).await.unwrap().stream;
+        let b: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(batches)
+            .await
+            .unwrap();
+        assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        for bad in [
+            vec![ScalarValue::Int64(Some(1))],
+            vec![
+                ScalarValue::Int64(Some(1)),
+                ScalarValue::Int64(Some(1)),
+                ScalarValue::Int64(Some(1)),
+            ],
+        ] {
+            let err = e.plan_sql_with(q, &bad).await.unwrap_err();
+            assert!(err.to_string().contains("2 parameter(s)"), "{err}");
+        }
+        let typed = "SELECT 1 AS a WHERE CAST(1 AS BIGINT) = $1";
+        let err = e
+            .plan_sql_with(typed, &[ScalarValue::Utf8(Some("x".into()))])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, QueryError::Sql(_)) && err.to_string().contains("$1"),
+            "{err}"
+        );
     }
 
     #[test]

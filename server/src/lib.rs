@@ -2,8 +2,8 @@
 //! catalogues.
 //!
 //! The crate is the `parallax` binary's library: configuration ([`config`]), the one
-//! session/engine builder every entry point uses ([`engine`]), the TAP HTTP service ([`tap`]), the Arrow Flight SQL service ([`flight`])
-//! and the application wiring ([`app`]).
+//! session/engine builder every entry point uses ([`engine`]), the TAP HTTP service ([`tap`]), the Arrow Flight SQL service ([`flight`]),
+//! remote PostgreSQL and Flight SQL tables ([`federation`]) and the application wiring ([`app`]).
 
 pub mod app;
 pub mod auth;
@@ -11,9 +11,13 @@ pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+mod console;
 mod coop;
 pub mod engine;
+pub mod federation;
 pub mod flight;
+pub mod ops;
+pub mod remote;
 pub mod tap;
 pub mod time;
 pub mod upload;

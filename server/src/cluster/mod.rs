@@ -28,9 +28,9 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
-use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
-use datafusion::execution::SessionState;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
@@ -116,6 +116,11 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 /// functions and optimizer rules.
 pub fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
     let state = ballista_core::utils::default_session_builder(config)?;
+    // The scheduler plans the physical stages: yield points between operators let an
+    // executor abort a cancelled task promptly (see `crate::coop`).
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
+        .build();
     let ctx = SessionContext::new_with_state(state);
     crate::engine::register_parallax(&ctx);
     Ok(ctx.state())
@@ -143,6 +148,9 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<(), ClusterError> {
         bind_port: addr.port(),
         external_host: external.clone(),
         scheduling_policy: POLICY,
+        // Ballista's default ("bias") fills one executor's slots before the next gets any;
+        // spread each stage's tasks over all executors instead.
+        task_distribution: TaskDistributionPolicy::RoundRobin,
         executor_timeout_seconds: opts.executor_timeout,
         // Dead executors are looked for this often; well under the timeout.
         expire_dead_executor_interval_seconds: (opts.executor_timeout / 4).max(1),

@@ -1,16 +1,17 @@
 //! Key listings for `CommandGetPrimaryKeys`, `CommandGetImportedKeys` and
-//! `CommandGetExportedKeys`, from the catalogue's foreign keys (TAP_SCHEMA.keys).
+//! `CommandGetExportedKeys` and `CommandGetCrossReference`, from the catalogue's foreign keys (TAP_SCHEMA.keys).
 //!
 //! The catalogue declares no primary keys, so GetPrimaryKeys answers with no rows; a foreign
 //! key's target columns are listed as the referenced (`pk_*`) columns.
 
 use std::sync::{Arc, LazyLock};
 
+use arrow_flight::sql::CommandGetCrossReference;
 use datafusion::arrow::array::{ArrayRef, Int32Builder, StringBuilder, UInt8Builder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
-use parallax_catalog::Catalog;
+use parallax_catalog::{Catalog, ForeignKey};
 
 use super::CATALOG_NAME;
 
@@ -77,6 +78,40 @@ pub(crate) fn foreign_keys(
     schema_filter: Option<&str>,
     table: &str,
 ) -> Result<RecordBatch, ArrowError> {
+    keys_where(catalog, |key| {
+        let on_side = match side {
+            Side::Imported => &key.from_table,
+            Side::Exported => &key.target_table,
+        };
+        matches(on_side, catalog_filter, schema_filter, table)
+    })
+}
+
+/// GetCrossReference: the keys of the `fk_` table that reference the `pk_` table.
+pub(crate) fn cross_reference(
+    catalog: &Catalog,
+    q: &CommandGetCrossReference,
+) -> Result<RecordBatch, ArrowError> {
+    keys_where(catalog, |key| {
+        matches(
+            &key.target_table,
+            q.pk_catalog.as_deref(),
+            q.pk_db_schema.as_deref(),
+            &q.pk_table,
+        ) && matches(
+            &key.from_table,
+            q.fk_catalog.as_deref(),
+            q.fk_db_schema.as_deref(),
+            &q.fk_table,
+        )
+    })
+}
+
+/// The keys that satisfy `wanted`, one row per column pair.
+fn keys_where(
+    catalog: &Catalog,
+    wanted: impl Fn(&ForeignKey) -> bool,
+) -> Result<RecordBatch, ArrowError> {
     let mut cols: Vec<StringBuilder> = (0..8).map(|_| StringBuilder::new()).collect();
     let mut seq = Int32Builder::new();
     let mut fk_name = StringBuilder::new();
@@ -84,11 +119,7 @@ pub(crate) fn foreign_keys(
     let mut update = UInt8Builder::new();
     let mut delete = UInt8Builder::new();
     for key in &catalog.keys {
-        let on_side = match side {
-            Side::Imported => &key.from_table,
-            Side::Exported => &key.target_table,
-        };
-        if !matches(on_side, catalog_filter, schema_filter, table) {
+        if !wanted(key) {
             continue;
         }
         let (pk_schema, pk_table) = split(&key.target_table);

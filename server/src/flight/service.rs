@@ -3,10 +3,13 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
+use arrow_flight::flight_descriptor::DescriptorType;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::metadata::{XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -15,37 +18,119 @@ use arrow_flight::sql::{
     CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
-use arrow_flight::{
-    Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc,
-    Ticket,
+use arrow_flight::sql::{Any, Command};
+use arrow_flight::sql::{
+    CommandGetCrossReference, CommandGetXdbcTypeInfo, Nullable, Searchable, XdbcDataType,
 };
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::{
+    Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest,
+    HandshakeResponse, IpcMessage, SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{Stream, TryStreamExt};
+use datafusion::logical_expr::LogicalPlan;
+use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
+use tonic::Streaming;
+use tonic::transport::Identity;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::keys::{self, FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, Side};
-use super::{CATALOG_NAME, FlightSqlError, LANG_HEADER, Statement, parse_lang};
+use super::{CATALOG_NAME, FlightSqlError, LANG_HEADER, Statement, caller, parse_lang};
+use crate::auth::{AuthMode, AuthSettings};
 use crate::config::Limits;
 use crate::engine::{Engine, Lang, QueryError};
+use crate::uws::arrow_result::{self, ArrowResultError};
+use crate::uws::{JobError, Jobs, Phase, ResultInfo};
 
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
-/// The Flight SQL service: statement queries (ADQL or SQL), prepared statements without
-/// parameters, and the catalogue metadata commands.
+/// The first element of the path descriptor that names an async job's result.
+pub const JOB_PATH: &str = "parallax-job";
+
+/// The `Any` type URL of job-result tickets (the value is the job id).
+const JOB_TICKET: &str = "parallax-job/1";
+
+/// The Flight SQL service: statement queries (ADQL or SQL), prepared statements (SQL ones
+/// with parameters), the catalogue metadata commands and async job results.
 #[derive(Clone)]
 pub struct FlightSqlServer {
     engine: Arc<Engine>,
     limits: Limits,
+    auth: AuthSettings,
+    jobs: Option<Arc<Jobs>>,
+    tls: Option<Identity>,
 }
 
 impl FlightSqlServer {
-    /// A service over `engine`, with the TAP service's query-size limit.
+    /// A service over `engine`, with the TAP service's query-size limit, anonymous access
+    /// and no jobs.
     pub fn new(engine: Arc<Engine>, limits: Limits) -> Self {
-        Self { engine, limits }
+        Self {
+            engine,
+            limits,
+            auth: AuthSettings::default(),
+            jobs: None,
+            tls: None,
+        }
+    }
+
+    /// Checks callers against these accounts (the TAP service's).
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Serves the results of these async jobs.
+    pub fn with_jobs(mut self, jobs: Arc<Jobs>) -> Self {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// Speaks TLS with this certificate and key.
+    pub fn with_tls(mut self, identity: Identity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
+    pub(crate) fn auth(&self) -> &AuthSettings {
+        &self.auth
+    }
+
+    pub(crate) fn tls(&self) -> Option<&Identity> {
+        self.tls.as_ref()
+    }
+
+    /// Job `id`'s result for `owner`: checks ownership and phase.
+    async fn job_result(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+    ) -> Result<(Arc<Jobs>, ResultInfo), FlightSqlError> {
+        let jobs = self
+            .jobs
+            .clone()
+            .ok_or_else(|| FlightSqlError::Unsupported("this server runs no async jobs".into()))?;
+        if !crate::uws::valid_id(id) {
+            return Err(FlightSqlError::BadRequest(format!(
+                "'{id}' is not a job id"
+            )));
+        }
+        let job = jobs.get(id, owner).map_err(|e| match e {
+            JobError::NotFound(_) => FlightSqlError::NotFound(format!(
+                "no job '{id}' (a job is visible to its owner only)"
+            )),
+            other => FlightSqlError::Internal(other.to_string()),
+        })?;
+        match (job.phase, job.result) {
+            (Phase::Completed, Some(info)) => Ok((jobs, info)),
+            (phase, _) => Err(FlightSqlError::NotReady(format!(
+                "job {id} is {phase}; only a COMPLETED job has a result"
+            ))),
+        }
     }
 
     /// The statement a request asks for: its text, in the language of its header.
@@ -70,25 +155,39 @@ impl FlightSqlServer {
         if text.trim().is_empty() {
             return Err(FlightSqlError::BadRequest("the query is empty".into()));
         }
-        Ok(Statement { lang, text })
+        Ok(Statement {
+            lang,
+            text,
+            params: None,
+        })
+    }
+
+    /// Plans a statement with its bound parameters (checking it).
+    async fn plan(&self, s: &Statement) -> Result<LogicalPlan, FlightSqlError> {
+        Ok(match s.lang {
+            Lang::Adql => self.engine.plan(&s.text).await?,
+            Lang::Sql => self.engine.plan_sql_with(&s.text, &s.values()?).await?,
+        })
     }
 
     /// Plans a statement (checking it) and returns its output schema.
     async fn schema_of(&self, s: &Statement) -> Result<Schema, FlightSqlError> {
-        let plan = match s.lang {
-            Lang::Adql => self.engine.plan(&s.text).await?,
-            Lang::Sql => self.engine.plan_sql(&s.text).await?,
-        };
-        Ok(plan.schema().as_arrow().clone())
+        Ok(self.plan(s).await?.schema().as_arrow().clone())
     }
 
-    /// Runs a statement and encodes its batches as they come.
+    /// Runs a statement and encodes its batches as they come. At most `limits.maxrec_hard`
+    /// rows are sent; a longer result ends with `ResourceExhausted` after them.
     async fn stream(&self, s: &Statement) -> Result<DoGetStream, FlightSqlError> {
-        let result = self.engine.execute_lang(s.lang, &s.text).await?;
+        let result = match s.lang {
+            Lang::Adql => self.engine.execute_lang(s.lang, &s.text).await?,
+            Lang::Sql => self.engine.execute_plan(self.plan(s).await?).await?,
+        };
+        let limit = self.limits.maxrec_hard;
         let batches = result.stream.map_err(|e| {
             let status: Status = FlightSqlError::Query(QueryError::from_datafusion(e)).into();
             FlightError::Tonic(Box::new(status))
         });
+        let batches = capped(batches, limit);
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(result.schema)
             .build(batches)
@@ -112,6 +211,83 @@ impl FlightSqlServer {
         b.build()
             .map_err(|e| FlightSqlError::Internal(format!("sql info: {e}")))
     }
+}
+
+/// Passes at most `limit` rows, then ends with `ResourceExhausted` if more come (dropping
+/// the input, which stops the query).
+fn capped(
+    input: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+    limit: u64,
+) -> impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static {
+    let input = Box::pin(input);
+    futures::stream::unfold(Some((input, 0u64)), move |state| async move {
+        let (mut input, sent) = state?;
+        match input.next().await? {
+            Ok(batch) => {
+                let n = batch.num_rows() as u64;
+                if sent + n <= limit {
+                    return Some((Ok(batch), Some((input, sent + n))));
+                }
+                let left = usize::try_from(limit - sent).unwrap_or(usize::MAX);
+                if left > 0 {
+                    // Send what fits; the next poll reports the overflow.
+                    return Some((Ok(batch.slice(0, left)), Some((input, limit))));
+                }
+                let status = Status::resource_exhausted(format!(
+                    "the result has more than {limit} rows (limits.maxrec_hard); the first \
+                     {limit} were sent: narrow the query or add TOP/LIMIT"
+                ));
+                Some((Err(FlightError::Tonic(Box::new(status))), None))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
+/// The SQL types served, for GetXdbcTypeInfo.
+fn xdbc_types() -> Result<XdbcTypeInfoData, FlightSqlError> {
+    let mut b = XdbcTypeInfoDataBuilder::new();
+    let types = [
+        ("BOOLEAN", XdbcDataType::XdbcBit, None, false),
+        ("SMALLINT", XdbcDataType::XdbcSmallint, Some(5), false),
+        ("INTEGER", XdbcDataType::XdbcInteger, Some(10), false),
+        ("BIGINT", XdbcDataType::XdbcBigint, Some(19), false),
+        ("REAL", XdbcDataType::XdbcReal, Some(24), false),
+        ("DOUBLE", XdbcDataType::XdbcDouble, Some(53), false),
+        ("VARCHAR", XdbcDataType::XdbcVarchar, None, true),
+        ("TIMESTAMP", XdbcDataType::XdbcTimestamp, None, false),
+    ];
+    for (name, ty, size, text) in types {
+        b.append(XdbcTypeInfo {
+            type_name: name.into(),
+            data_type: ty,
+            column_size: size,
+            literal_prefix: text.then(|| "'".to_string()),
+            literal_suffix: text.then(|| "'".to_string()),
+            create_params: None,
+            nullable: Nullable::NullabilityNullable,
+            case_sensitive: text,
+            searchable: Searchable::Full,
+            unsigned_attribute: (!text && size.is_some()).then_some(false),
+            fixed_prec_scale: false,
+            auto_increment: None,
+            local_type_name: Some(name.into()),
+            minimum_scale: None,
+            maximum_scale: None,
+            sql_data_type: ty,
+            datetime_subcode: None,
+            num_prec_radix: size.map(|_| {
+                if matches!(name, "REAL" | "DOUBLE") {
+                    2
+                } else {
+                    10
+                }
+            }),
+            interval_precision: None,
+        });
+    }
+    b.build()
+        .map_err(|e| FlightSqlError::Internal(format!("xdbc type info: {e}")))
 }
 
 /// A FlightInfo with one endpoint whose ticket is `ticket`.
@@ -140,6 +316,28 @@ fn one_batch<E: Into<FlightError> + Send + 'static>(
         ))
         .map_err(Status::from);
     Box::pin(stream)
+}
+
+fn arrow_result_error(e: ArrowResultError) -> FlightSqlError {
+    match e {
+        ArrowResultError::NotArrow { .. } => FlightSqlError::NotReady(e.to_string()),
+        other => FlightSqlError::Internal(other.to_string()),
+    }
+}
+
+/// The job id a `["parallax-job", ID]` path descriptor names (the id may be the job URL).
+fn job_descriptor(d: &FlightDescriptor) -> Option<String> {
+    if d.r#type != DescriptorType::Path as i32 {
+        return None;
+    }
+    match d.path.as_slice() {
+        [head, id] if head == JOB_PATH => {
+            let id = id.trim_end_matches('/');
+            let id = id.strip_suffix("/results/result").unwrap_or(id);
+            Some(id.rsplit('/').next().unwrap_or(id).to_string())
+        }
+        _ => None,
+    }
 }
 
 fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, FlightSqlError> {
@@ -219,11 +417,29 @@ impl FlightSqlService for FlightSqlServer {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let statement = self.statement(&request, query.query)?;
-        let schema = self.schema_of(&statement).await?;
+        // The dataset schema of a SQL statement with parameters is known before binding.
+        let plan = match statement.lang {
+            Lang::Adql => self.engine.plan(&statement.text).await,
+            Lang::Sql => self.engine.plan_sql(&statement.text).await,
+        }
+        .map_err(FlightSqlError::from)?;
+        let parameters = match statement.lang {
+            Lang::Adql => Schema::empty(),
+            Lang::Sql => Schema::new(
+                self.engine
+                    .sql_parameters(&statement.text)
+                    .await
+                    .map_err(FlightSqlError::from)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| Field::new(format!("${}", i + 1), t, true))
+                    .collect::<Vec<_>>(),
+            ),
+        };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: statement.encode(),
-            dataset_schema: ipc_schema(&schema)?,
-            parameter_schema: ipc_schema(&Schema::empty())?,
+            dataset_schema: ipc_schema(plan.schema().as_arrow())?,
+            parameter_schema: ipc_schema(&parameters)?,
         })
     }
 
@@ -242,13 +458,94 @@ impl FlightSqlService for FlightSqlServer {
 
     async fn do_put_prepared_statement_query(
         &self,
-        _query: CommandPreparedStatementQuery,
-        _request: Request<PeekableFlightDataStream>,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        Err(FlightSqlError::Unsupported(
-            "prepared statements take no parameters here; put the values in the query".into(),
+        let mut statement = Statement::decode(
+            &query.prepared_statement_handle,
+            "prepared statement handle",
+        )?;
+        if statement.lang == Lang::Adql {
+            return Err(FlightSqlError::BadRequest(
+                "ADQL statements take no parameters (ADQL has no placeholders); prepare the \
+                 statement as SQL (x-parallax-lang: sql) with $1, $2, ... or ?"
+                    .into(),
+            )
+            .into());
+        }
+        let data = request
+            .into_inner()
+            .map_err(|s| FlightError::Tonic(Box::new(s)));
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(data)
+            .try_collect()
+            .await
+            .map_err(|e| match e {
+                FlightError::Tonic(s) => *s,
+                other => FlightSqlError::BadRequest(format!("parameters: {other}")).into(),
+            })?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let Some(row) = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .filter(|_| rows == 1)
+        else {
+            return Err(FlightSqlError::BadRequest(format!(
+                "bind exactly one row of parameter values, not {rows}"
+            ))
+            .into());
+        };
+        statement.params = Some(super::encode_params(row)?);
+        // Check count and types now, so that a bad binding fails here.
+        self.plan(&statement).await?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(statement.encode()),
+        })
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let data = xdbc_types()?;
+        let schema = query.into_builder(&data).schema();
+        flight_info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
         )
-        .into())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let data = xdbc_types()?;
+        let builder = query.into_builder(&data);
+        let schema = builder.schema();
+        Ok(Response::new(one_batch(schema, builder.build())))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        flight_info(
+            &FOREIGN_KEYS_SCHEMA,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let batch = keys::cross_reference(self.engine.catalog(), &query);
+        Ok(Response::new(one_batch(FOREIGN_KEYS_SCHEMA.clone(), batch)))
     }
 
     async fn get_flight_info_catalogs(
@@ -463,4 +760,95 @@ impl FlightSqlService for FlightSqlServer {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<HandshakeStream>, Status> {
+        let Some(user) = caller(&request) else {
+            if self.auth.mode == AuthMode::None {
+                // Anonymous service: nothing to exchange.
+                let out: HandshakeStream =
+                    Box::pin(futures::stream::iter(vec![Ok(HandshakeResponse {
+                        protocol_version: 0,
+                        payload: bytes::Bytes::new(),
+                    })]));
+                return Ok(Response::new(out));
+            }
+            return Err(Status::unauthenticated(
+                "the handshake needs credentials: authorization: Basic base64(user:password) \
+                 or Bearer TOKEN",
+            ));
+        };
+        let token = self.auth.issue_session_token(&user);
+        tracing::info!(%user, "Flight SQL handshake");
+        let header = tonic::metadata::MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|e| FlightSqlError::Internal(format!("session token header: {e}")))?;
+        let out: HandshakeStream = Box::pin(futures::stream::iter(vec![Ok(HandshakeResponse {
+            protocol_version: 0,
+            payload: token.into(),
+        })]));
+        let mut resp = Response::new(out);
+        resp.metadata_mut().insert("authorization", header);
+        Ok(resp)
+    }
+
+    async fn get_flight_info_fallback(
+        &self,
+        cmd: Command,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let Some(id) = job_descriptor(request.get_ref()) else {
+            return Err(FlightSqlError::BadRequest(format!(
+                "unknown command '{}': this service answers Flight SQL statement, prepared \
+                 statement and catalogue commands, and [\"{JOB_PATH}\", JOB_ID] path descriptors",
+                cmd.type_url()
+            ))
+            .into());
+        };
+        let owner = caller(&request);
+        let (jobs, info) = self.job_result(&id, owner.as_deref()).await?;
+        let schema = arrow_result::schema(&id, jobs.result_path(&id), &info.content_type)
+            .await
+            .map_err(arrow_result_error)?;
+        let ticket = Any {
+            type_url: JOB_TICKET.into(),
+            value: id.clone().into(),
+        };
+        flight_info(&schema, ticket.encode_to_vec().into(), request.into_inner())
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        if message.type_url != JOB_TICKET {
+            return Err(FlightSqlError::Malformed {
+                what: "ticket",
+                reason: format!("unknown ticket type '{}'", message.type_url),
+            }
+            .into());
+        }
+        let id = std::str::from_utf8(&message.value).map_err(|_| FlightSqlError::Malformed {
+            what: "ticket",
+            reason: "the job id is not UTF-8".into(),
+        })?;
+        // Tickets are not secrets: ownership is checked again here.
+        let owner = caller(&request);
+        let span = tracing::info_span!("flight", method = "DoGet", job = %id);
+        let (jobs, info) = self
+            .job_result(id, owner.as_deref())
+            .instrument(span.clone())
+            .await?;
+        let (schema, batches) = arrow_result::open(id, jobs.result_path(id), &info.content_type)
+            .instrument(span)
+            .await
+            .map_err(arrow_result_error)?;
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches.map_err(FlightError::Arrow))
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(flight)))
+    }
 }

@@ -425,6 +425,9 @@ pub(crate) async fn result(
                     )));
                 }
             };
+            if wants_arrow(&headers, &info.content_type) {
+                return arrow_result(&state, id, &info.content_type).await;
+            }
             let file = tokio::fs::File::open(state.jobs.result_path(id))
                 .await
                 .map_err(|_| ServiceError::NotFound(format!("job {id} has no result")))?;
@@ -439,6 +442,54 @@ pub(crate) async fn result(
         }
         .await,
     )
+}
+
+/// True when the client asks for the Arrow IPC stream (`Accept`) and the result is stored
+/// in another format (an Arrow result is served as stored).
+fn wants_arrow(headers: &HeaderMap, stored: &str) -> bool {
+    use crate::uws::arrow_result::ARROW_STREAM;
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let asks = accept.split(',').any(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(ARROW_STREAM)
+    });
+    asks && !stored.to_ascii_lowercase().starts_with(ARROW_STREAM)
+}
+
+/// A stored (Parquet) result re-encoded batch by batch as an Arrow IPC stream.
+async fn arrow_result(state: &AppState, id: &str, stored: &str) -> Answer {
+    use crate::uws::arrow_result::{self, ARROW_STREAM, ArrowResultError};
+    use datafusion::error::DataFusionError;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::TryStreamExt;
+    let (schema, batches) = arrow_result::open(id, state.jobs.result_path(id), stored)
+        .await
+        .map_err(|e| match e {
+            ArrowResultError::NotArrow { .. } => ServiceError::NotAcceptable(e.to_string()),
+            other => ServiceError::Query(crate::engine::QueryError::Internal(other.to_string())),
+        })?;
+    let input = RecordBatchStreamAdapter::new(
+        schema.clone(),
+        batches.map_err(|e| DataFusionError::ArrowError(Box::new(e), None)),
+    );
+    let writer = parallax_formats::new_writer(
+        parallax_formats::OutputFormat::ArrowStream,
+        schema,
+        vec![],
+        vec![],
+    )
+    .map_err(|e| ServiceError::Query(crate::engine::QueryError::Internal(e.to_string())))?;
+    let body = parallax_formats::encode_stream(writer, Box::pin(input), None);
+    let mut resp = Response::new(Body::from_stream(body));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
+    Ok(resp)
 }
 
 /// The estimated end (UWS §2.1.4): the end time once known, else "as soon as it can run".

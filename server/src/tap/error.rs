@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// The resource is in a state that does not allow the request (a UWS phase): 403.
     #[error("{0}")]
     Conflict(String),
+    /// The result cannot be served in the format the client accepts: 406.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// A per-user limit is reached: 403, as UWS answers a rejected job.
     #[error("{0}")]
     Limit(String),
@@ -43,6 +46,9 @@ pub enum ServiceError {
     /// An UPLOAD could not be used.
     #[error(transparent)]
     Upload(#[from] crate::upload::UploadError),
+    /// Admission control refused a sync query: 503 with `Retry-After`.
+    #[error(transparent)]
+    Busy(crate::ops::Busy),
 }
 
 impl ServiceError {
@@ -52,9 +58,11 @@ impl ServiceError {
             ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             // UWS 1.1 §2.2: a request illegal in the current state, or a rejected job, is 403.
             ServiceError::Conflict(_) | ServiceError::Limit(_) => StatusCode::FORBIDDEN,
             ServiceError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Upload(e) if e.is_limit() => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Upload(_) => StatusCode::BAD_REQUEST,
             ServiceError::Query(QueryError::Resource(_) | QueryError::Unavailable(_)) => {
@@ -89,12 +97,26 @@ impl IntoResponse for ServiceError {
             ServiceError::Unauthorized { challenge, .. } => Some(challenge.clone()),
             _ => None,
         };
+        let retry_after = match &self {
+            ServiceError::Busy(b) => Some(b.retry_after),
+            _ => None,
+        };
+        let query_id = crate::ops::current_query_id();
+        let infos: Vec<(&str, &str)> = query_id
+            .as_deref()
+            .map(|q| ("query_id", q))
+            .into_iter()
+            .collect();
         let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/x-votable+xml")],
-            parallax_formats::votable_error_document(&message),
+            parallax_formats::votable_error_document_with(&message, &infos),
         )
             .into_response();
+        if let Some(s) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
         if let Some(c) = challenge
             && let Ok(v) = header::HeaderValue::from_str(&c)
         {

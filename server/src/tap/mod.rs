@@ -1,5 +1,5 @@
 //! The IVOA TAP 1.1 service over HTTP: `/sync`, `/async` (UWS 1.1), VOSI `/capabilities`, `/availability`,
-//! `/tables`, DALI `/examples` and an HTML landing page.
+//! `/tables`, DALI `/examples`, an HTML landing page and, for browsers, the web console.
 
 mod async_;
 mod error;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub uploads: UploadSettings,
     /// Accounts.
     pub auth: AuthSettings,
+    /// Result cache, admission control and metrics.
+    pub ops: Arc<crate::ops::Ops>,
 }
 
 impl AppState {
@@ -73,7 +75,8 @@ impl AppState {
 /// The TAP routes, mounted under `mount` (e.g. `/tap`).
 fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
     Router::new()
-        .route("/", get(move |s, h| vosi::landing(s, h, mount)))
+        .route("/", get(move |s, h| base(s, h, mount)))
+        .route("/console/{name}", get(crate::console::asset))
         .route("/sync", get(sync::sync).post(sync::sync))
         .route(
             "/async",
@@ -108,11 +111,28 @@ fn tap_routes(mount: &'static str) -> Router<Arc<AppState>> {
         )
 }
 
+/// The base URL: the web console for browsers, the plain landing page for everyone else.
+async fn base(
+    state: axum::extract::State<Arc<AppState>>,
+    headers: HeaderMap,
+    mount: &'static str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::console::wants_html(&headers) {
+        return crate::console::index(mount);
+    }
+    let mut resp = vosi::landing(state, headers, mount).await.into_response();
+    resp.headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    resp
+}
+
 /// The whole HTTP application. The TAP service lives at `/tap`; it is also reachable at
 /// `/tap-server/tap`, the path astroquery.gaia builds from a host name.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/tap") }))
+        .route("/metrics", get(metrics))
         .nest("/tap", tap_routes("/tap"))
         .nest("/tap-server/tap", tap_routes("/tap-server/tap"))
         .with_state(state)
@@ -120,6 +140,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         // One span per request with method and path; the /sync span nests inside it.
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+}
+
+/// `GET /metrics`: Prometheus text exposition format 0.0.4.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (memory_reserved, memory_limit, parquet_metadata_entries, parquet_metadata_hits) =
+        state.engine.memory_and_metadata_cache();
+    let (cache_entries, cache_bytes) = state.ops.cache.usage();
+    let jobs_by_phase = state.jobs.phase_counts().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot count jobs for /metrics");
+        Vec::new()
+    });
+    let gauges = crate::ops::metrics::Gauges {
+        jobs_by_phase,
+        memory_reserved,
+        memory_limit,
+        cache_entries,
+        cache_bytes,
+        parquet_metadata_entries,
+        parquet_metadata_hits,
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.ops.metrics.render(&gauges),
+    )
+        .into_response()
 }
 
 async fn server_header(mut resp: axum::response::Response) -> axum::response::Response {

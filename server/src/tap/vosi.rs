@@ -148,6 +148,10 @@ const UDFS: &[(&str, &str)] = &[
         "fourier_search on nfreq frequencies from fmin to fmax (at most 10000000).",
     ),
     (
+        "fourier_search(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE, nfreq INTEGER, method VARCHAR) -> STRUCT",
+        "fourier_search with method 'exact' (trigonometric recurrence), 'fast' (extirpolation and FFT, O(N log N), within 1e-8 of exact) or 'auto' (the default: the cheaper).",
+    ),
+    (
         "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY) -> STRUCT",
         "The generalised Lomb-Scargle periodogram of one light curve per row: struct {frequency, power} of double arrays; same grid and defaults as fourier_search.",
     ),
@@ -158,6 +162,10 @@ const UDFS: &[(&str, &str)] = &[
     (
         "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE, nfreq INTEGER) -> STRUCT",
         "lomb_scargle on nfreq frequencies from fmin to fmax (at most 10000000).",
+    ),
+    (
+        "lomb_scargle(times DOUBLE ARRAY, vals DOUBLE ARRAY, errs DOUBLE ARRAY, fmin DOUBLE, fmax DOUBLE, nfreq INTEGER, method VARCHAR) -> STRUCT",
+        "lomb_scargle with method 'exact', 'fast' or 'auto' (see fourier_search).",
     ),
     (
         "get_field(s STRUCT, name VARCHAR) -> DOUBLE",

@@ -12,6 +12,7 @@
 //! * At start-up, jobs found QUEUED or EXECUTING (the service was stopped or killed) are
 //!   queued again, or ended in ERROR when `jobs.on_restart = "error"`.
 
+pub mod arrow_result;
 pub mod phase;
 pub mod store;
 
@@ -100,6 +101,7 @@ pub struct Jobs {
     running: Mutex<HashMap<String, CancellationToken>>,
     changes: watch::Sender<u64>,
     shutdown: CancellationToken,
+    metrics: std::sync::OnceLock<Arc<crate::ops::Metrics>>,
 }
 
 /// How a job's task ended.
@@ -131,6 +133,7 @@ impl Jobs {
             running: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
             shutdown: CancellationToken::new(),
+            metrics: std::sync::OnceLock::new(),
         });
         jobs.recover()?;
         Ok(jobs)
@@ -373,6 +376,16 @@ impl Jobs {
             Some(j) if j.owner.as_deref() == owner => Ok(j),
             _ => Err(JobError::NotFound(id.to_string())),
         }
+    }
+
+    /// Reports finished jobs to `metrics` (route `async`); set once, at start-up.
+    pub fn set_metrics(&self, metrics: Arc<crate::ops::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Jobs per phase, all owners.
+    pub fn phase_counts(&self) -> Result<Vec<(String, u64)>, JobError> {
+        Ok(self.store.phase_counts()?)
     }
 
     /// The job list of `owner`.
@@ -638,6 +651,17 @@ impl Jobs {
             _ = tokio::time::sleep(duration) => Outcome::TimedOut,
         };
         // The query's stream is dropped here (the select! dropped the losing future).
+        if let Some(m) = self.metrics.get() {
+            use crate::ops::{Outcome as O, Route};
+            let (o, rows, bytes) = match &outcome {
+                Outcome::Done(Ok(info)) => (O::Ok, info.rows, info.bytes),
+                Outcome::Done(Err(_)) => (O::UserError, 0, 0),
+                Outcome::Cancelled => (O::Cancelled, 0, 0),
+                Outcome::TimedOut => (O::ResourceError, 0, 0),
+            };
+            m.query(Route::Async, o, started.elapsed());
+            m.output(Route::Async, rows, bytes);
+        }
         let now = now_secs();
         let final_path = self.result_path(id);
         let (event, change) = match outcome {

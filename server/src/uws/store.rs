@@ -262,6 +262,20 @@ impl Store {
         }))
     }
 
+    /// Jobs per phase, all owners (for `/metrics`).
+    pub fn phase_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT phase, COUNT(*) FROM jobs GROUP BY phase ORDER BY phase")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (phase, n) = row?;
+            out.push((phase, n.max(0) as u64));
+        }
+        Ok(out)
+    }
+
     /// The job list of one owner (`None`: the anonymous jobs).
     pub fn list(&self, owner: Option<&str>, f: &ListFilter) -> Result<Vec<JobRef>, StoreError> {
         let mut sql = String::from(

@@ -185,7 +185,9 @@ impl Cluster {
         let catalog = parallax::app::load_catalog(&settings(f.data_dir.clone()))
             .await
             .expect("catalogue");
-        Engine::build(catalog, &self.mode()).await.expect("engine")
+        Engine::build(catalog, &self.mode(), 0)
+            .await
+            .expect("engine")
     }
 }
 
@@ -451,7 +453,7 @@ async fn unreachable_scheduler_is_a_clear_error() {
         .await
         .expect("catalogue");
     let t0 = Instant::now();
-    let err = match Engine::build(catalog, &mode).await {
+    let err = match Engine::build(catalog, &mode, 0).await {
         Ok(_) => panic!("an engine without a scheduler"),
         Err(e) => e.to_string(),
     };

@@ -71,7 +71,7 @@ async fn run(lang: Option<&str>, query: &str) -> Result<(Schema, Vec<RecordBatch
 }
 
 /// The same ADQL query over TAP `/sync` as Arrow IPC.
-async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
     let r = client()
         .post(fixture().url("/sync"))
         .form(&[
@@ -92,7 +92,7 @@ async fn sync_arrow(adql: &str) -> Vec<RecordBatch> {
 }
 
 /// Asserts equal values (ignoring field metadata and batch boundaries).
-fn assert_same_rows(label: &str, got: &[RecordBatch], want: &[RecordBatch]) {
+pub(crate) fn assert_same_rows(label: &str, got: &[RecordBatch], want: &[RecordBatch]) {
     let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
     assert_eq!(rows(got), rows(want), "{label}: row counts");
     if want.is_empty() {
@@ -344,7 +344,7 @@ async fn malformed_tickets_and_handles_are_invalid_argument() {
 
 /// Attempts to write, create, read files or URLs, or change settings. Every one must fail
 /// cleanly as ADQL and as SQL over Flight SQL, and as ADQL over TAP `/sync`.
-const ESCAPES: &[&str] = &[
+pub(crate) const ESCAPES: &[&str] = &[
     "CREATE TABLE t (a INT)",
     "CREATE TABLE t AS SELECT * FROM gaiadr3.gaia_source",
     "CREATE OR REPLACE TABLE gaiadr3.gaia_source AS SELECT 1",
@@ -492,4 +492,100 @@ async fn dropping_a_stream_stops_the_query() {
         after.as_secs_f64() * 1000.0
     );
     drop(server);
+}
+
+#[tokio::test]
+async fn xdbc_types_cross_references_and_bad_commands() {
+    use arrow_flight::FlightDescriptor;
+    use arrow_flight::sql::{Any, CommandGetCrossReference, CommandGetXdbcTypeInfo};
+    use prost::Message;
+    let mut c = flight(None).await;
+    let info = c
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo { data_type: None })
+        .await
+        .expect("xdbc");
+    let b = fetch(&mut c, info).await;
+    let b = concat_batches(&b[0].schema(), &b).unwrap();
+    let names = b.column(0).as_string::<i32>();
+    let names: Vec<&str> = (0..names.len()).map(|i| names.value(i)).collect();
+    assert!(
+        names.contains(&"BIGINT") && names.contains(&"DOUBLE"),
+        "{names:?}"
+    );
+    let info = c
+        .get_xdbc_type_info(CommandGetXdbcTypeInfo {
+            data_type: Some(-5),
+        })
+        .await
+        .expect("xdbc bigint");
+    let b = fetch(&mut c, info).await;
+    assert_eq!(b.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+
+    let cross = |pk: &str, fk: &str| CommandGetCrossReference {
+        pk_catalog: None,
+        pk_db_schema: Some("gaiadr3".into()),
+        pk_table: pk.into(),
+        fk_catalog: None,
+        fk_db_schema: Some("gaiadr3".into()),
+        fk_table: fk.into(),
+    };
+    let info = c
+        .get_cross_reference(cross("gaia_source", "epoch_photometry"))
+        .await
+        .expect("cross");
+    let b = fetch(&mut c, info).await;
+    let b = concat_batches(&b[0].schema(), &b).unwrap();
+    assert_eq!(b.num_rows(), 1);
+    assert_eq!(b.column(7).as_string::<i32>().value(0), "source_id");
+    let info = c
+        .get_cross_reference(cross("epoch_photometry", "gaia_source"))
+        .await
+        .expect("cross reversed");
+    assert_eq!(
+        fetch(&mut c, info)
+            .await
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>(),
+        0
+    );
+
+    // Unknown descriptors and tickets: clean statuses, never a panic.
+    let e = c
+        .inner_mut()
+        .get_flight_info(FlightDescriptor::new_path(vec!["no-such-thing".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    let job = |type_url: &str, value: &[u8]| Ticket {
+        ticket: Any {
+            type_url: type_url.into(),
+            value: value.to_vec().into(),
+        }
+        .encode_to_vec()
+        .into(),
+    };
+    for (t, code) in [
+        (
+            job("parallax-job/1", b"doesnotexist"),
+            tonic::Code::NotFound,
+        ),
+        (
+            job("parallax-job/1", b"\xff\xfe"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            job("parallax-job/1", b"../../etc/passwd"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            job("example.com/Unknown", b""),
+            tonic::Code::InvalidArgument,
+        ),
+    ] {
+        let Err(status) = c.inner_mut().do_get(t).await else {
+            panic!("a bad ticket was accepted");
+        };
+        assert_eq!(status.code(), code, "{status:?}");
+    }
 }

@@ -529,3 +529,124 @@ async fn catalogue_metadata_reaches_result_fields() {
     );
     assert_eq!(v.fields[1].get("unit").map(String::as_str), Some("mas"));
 }
+
+/// GETs `url` with the given `Accept` header (none when `None`).
+async fn get_accepting(url: &str, accept: Option<&str>) -> reqwest::Response {
+    let mut req = client().get(url).header("user-agent", "parallax-tests");
+    if let Some(a) = accept {
+        req = req.header("accept", a);
+    }
+    req.send().await.expect("request")
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The `src`/`href` of the console page that starts with `prefix`, up to the closing quote.
+fn asset_url(page: &str, prefix: &str) -> String {
+    let start = page
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix} not in page:\n{page}"));
+    let end = page[start..].find('"').expect("closing quote") + start;
+    page[start..end].to_string()
+}
+
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+#[tokio::test]
+async fn console_is_served_to_browsers_with_its_assets() {
+    let f = fixture();
+    for mount in ["/tap", "/tap-server/tap"] {
+        let base = format!("http://{}{mount}", f.addr);
+        let r = get_accepting(&base, Some(BROWSER_ACCEPT)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
+        assert_eq!(header(&r, "cache-control"), "no-cache");
+        assert_eq!(header(&r, "vary"), "Accept");
+        assert!(header(&r, "content-security-policy").contains("default-src 'self'"));
+        let page = r.text().await.unwrap();
+        assert!(page.contains("<textarea id=\"editor\""), "{page}");
+        assert!(page.contains(&format!("data-mount=\"{mount}\"")));
+        // Self-contained: no CDN, no external fonts.
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "{page}"
+        );
+
+        for (prefix, ctype, marker) in [
+            (
+                format!("{mount}/console/console.js?v="),
+                "text/javascript; charset=utf-8",
+                "function runSync",
+            ),
+            (
+                format!("{mount}/console/console.css?v="),
+                "text/css; charset=utf-8",
+                "#editor",
+            ),
+        ] {
+            let url = format!("http://{}{}", f.addr, asset_url(&page, &prefix));
+            let r = get_accepting(&url, Some("*/*")).await;
+            assert_eq!(r.status(), 200, "{url}");
+            assert_eq!(header(&r, "content-type"), ctype);
+            assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+            assert!(header(&r, "cache-control").contains("max-age="));
+            let etag = header(&r, "etag");
+            assert!(etag.starts_with('"') && etag.len() > 2, "{etag}");
+            // The version in the page's URL is the asset's validator.
+            assert!(url.ends_with(etag.trim_matches('"')), "{url} vs {etag}");
+            assert!(r.text().await.unwrap().contains(marker));
+            // Revalidation with the validator costs nothing.
+            let r = client()
+                .get(&url)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 304);
+            assert!(r.bytes().await.unwrap().is_empty());
+        }
+    }
+    let r = get_accepting(&f.url("/console/nope.js"), None).await;
+    assert_eq!(r.status(), 404);
+    // GET / still leads a browser to the console.
+    let r = get_accepting(&format!("http://{}/", f.addr), Some(BROWSER_ACCEPT)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.url().path().starts_with("/tap"));
+    assert!(r.text().await.unwrap().contains("id=\"editor\""));
+}
+
+#[tokio::test]
+async fn console_leaves_api_clients_the_landing_page() {
+    let f = fixture();
+    // What TAP libraries, curl and taplint send: no HTML in Accept, or no Accept at all.
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/xml"),
+        Some("text/html;q=0"),
+    ] {
+        let r = get_accepting(&f.url(""), accept).await;
+        assert_eq!(r.status(), 200, "{accept:?}");
+        assert!(header(&r, "content-type").starts_with("text/html"));
+        assert_eq!(header(&r, "vary"), "Accept");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("<h1>Parallax TAP service</h1>"),
+            "{accept:?}: {body}"
+        );
+        assert!(body.contains(&format!("{}/capabilities", f.url(""))));
+        assert!(body.contains("gaiadr3.gaia_source"));
+        assert!(!body.contains("id=\"editor\""), "{accept:?}");
+    }
+    // The other TAP resources ignore the browser's Accept as before.
+    let r = get_accepting(&f.url("/availability"), Some(BROWSER_ACCEPT)).await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").contains("xml"));
+}

@@ -1,4 +1,4 @@
-//! `lomb_scargle(times, values, errors [, fmin, fmax [, n_freq]])`: the generalised
+//! `lomb_scargle(times, values, errors [, fmin, fmax [, n_freq [, method]]])`: the generalised
 //! Lomb-Scargle periodogram of one light curve, for plotting.
 
 use std::sync::{Arc, LazyLock};
@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{GridArgs, LightCurve};
+use super::{GridArgs, LightCurve, Method};
 use crate::lists::FloatLists;
 
 /// Most periodogram values returned by one call (rows x n_freq), to bound memory.
@@ -22,12 +22,12 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION_OTHER,
         "The generalised (floating-mean) Lomb-Scargle periodogram of one light curve per row, \
-         astropy's 'standard' normalisation, evaluated exactly on f_k = fmin + k (fmax - fmin) / \
+         astropy's 'standard' normalisation, on f_k = fmin + k (fmax - fmin) / \
          (n_freq - 1): a struct {frequency, power} of two double arrays (read them with \
-         get_field(lomb_scargle(...), 'power')). Same arguments, defaults and NULL rules as \
-         fourier_search; more than 50 million values in one batch is an error (use a smaller \
+         get_field(lomb_scargle(...), 'power')). Same arguments, defaults, methods ('auto', \
+         'exact', 'fast') and NULL rules as fourier_search; more than 50 million values in one batch is an error (use a smaller \
          grid or fewer rows).",
-        "lomb_scargle(times, values, errors [, fmin, fmax [, n_freq]])",
+        "lomb_scargle(times, values, errors [, fmin, fmax [, n_freq [, method]]])",
     )
     .with_argument("times", "Observation times, e.g. g_transit_time (days).")
     .with_argument("values", "Measurements, e.g. g_transit_flux.")
@@ -35,6 +35,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("fmin", "Lowest frequency, > 0 (1/day); default 0.001.")
     .with_argument("fmax", "Highest frequency (1/day); default 10.")
     .with_argument("n_freq", "Number of grid frequencies; default 50000.")
+    .with_argument("method", "'auto' (default), 'exact' or 'fast'.")
     .with_sql_example(
         "```sql\n> SELECT TOP 1 get_field(lomb_scargle(g_transit_time, g_transit_flux, \
          g_transit_flux_error, 0.01, 5, 1000), 'power') AS power\n  FROM \
@@ -56,7 +57,7 @@ impl Default for LombScargleFunc {
 }
 
 impl LombScargleFunc {
-    /// The function with its 3-, 5- and 6-argument forms.
+    /// The function with its 3-, 5-, 6- and 7-argument forms.
     pub fn new() -> Self {
         Self {
             signature: Signature::user_defined(Volatility::Immutable),
@@ -97,12 +98,15 @@ impl ScalarUDFImpl for LombScargleFunc {
         let a = &args.args;
         let f = "lomb_scargle";
         if a.len() < 3 {
-            return plan_err!("{f} takes (times, values, errors [, fmin, fmax [, n_freq]])");
+            return plan_err!(
+                "{f} takes (times, values, errors [, fmin, fmax [, n_freq [, method]]])"
+            );
         }
         let times = FloatLists::new(&a[0], "lomb_scargle: times")?;
         let values = FloatLists::new(&a[1], "lomb_scargle: values")?;
         let errors = FloatLists::new(&a[2], "lomb_scargle: errors")?;
         let grids = GridArgs::new(a)?;
+        let method = Method::from_arg(a, f)?;
         let mut lc = LightCurve::default();
         let (mut freq, mut power) = (Vec::new(), Vec::new());
         let mut lengths = Vec::with_capacity(rows);
@@ -118,7 +122,7 @@ impl ScalarUDFImpl for LombScargleFunc {
                         );
                     }
                     freq.extend((0..grid.n).map(|k| grid.frequency(k)));
-                    lc.periodogram(&grid, |_, p| power.push(p));
+                    lc.periodogram(&grid, method, f, |_, p| power.push(p))?;
                     lengths.push(grid.n);
                     valid.push(true);
                 }
