@@ -129,7 +129,7 @@ fn fresh_generators(
     plan.transform_up_with_subqueries(|p| {
         p.map_expressions(|e| {
             e.transform_up(|e| match &e {
-                Expr::ScalarFunction(sf) if sf.func.name() == "rand" => {
+                Expr::ScalarFunction(sf) if sf.func.name() == "random" => {
                     match sf.func.inner().with_updated_config(options) {
                         Some(udf) => Ok(Transformed::yes(Expr::ScalarFunction(
                             ScalarFunction::new_udf(Arc::new(udf), sf.args.clone()),

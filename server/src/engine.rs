@@ -245,9 +245,34 @@ impl Engine {
     /// [`Engine::new`]; plans are sent to `scheduler`.
     async fn ballista(catalog: Catalog, scheduler: Scheduler) -> Result<Self, EngineError> {
         use ballista::prelude::{SessionConfigExt, SessionContextExt};
-        let config = session_config().with_ballista_logical_extension_codec(Arc::new(
-            crate::cluster::codec::ParallaxLogicalCodec::default(),
-        ));
+        let mut config = session_config()
+            .with_ballista_logical_extension_codec(Arc::new(
+                crate::cluster::codec::ParallaxLogicalCodec::default(),
+            ))
+            // Ballista 55's adaptive planner runs a fixed list of physical optimizer rules
+            // (not the scheduler session's, so no yield points and cancellation that waits for
+            // a batch boundary) and loses the fetch of in-memory scans (`TOP 1` over
+            // TAP_SCHEMA returned every row): use the static distributed planner.
+            .with_ballista_adaptive_query_planner(false);
+        // DataFusion 55's leaf-expression extraction (`__datafusion_extracted_N` columns for
+        // struct fields) makes plans that the scheduler cannot decode again ("No field
+        // named max(abs(__datafusion_extracted_3 - ...))"): keep it off for plans sent to it.
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_leaf_expression_pushdown = false;
+        // Ballista 55's static planner turns a `CollectLeft` hash join whose type cannot be
+        // broadcast (anti and outer joins, e.g. NOT EXISTS) back into a partitioned join
+        // without merging its now several output partitions for the parent: a COUNT(*) above
+        // it gave one row per partition. Let DataFusion plan every hash join partitioned;
+        // Ballista itself promotes small build sides of broadcast-safe joins to broadcasts.
+        optimizer.hash_join_single_partition_threshold = 0;
+        optimizer.hash_join_single_partition_threshold_rows = 0;
+        // Dynamic filters (a join's build side pruning its probe scan) live in one process,
+        // and Ballista 55 swaps join inputs after they exist when it re-plans a stage, which
+        // fails an assertion inside the scheduler and leaves the job hanging.
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+        optimizer.enable_topk_dynamic_filter_pushdown = false;
+        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         let state = session_state(config).build();
         // Ballista replaces the state's functions with its own list: register ours after.
         let ctx = SessionContext::remote_with_state(&scheduler.url(), state)

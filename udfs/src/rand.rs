@@ -32,6 +32,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+static ALIASES: LazyLock<[String; 1]> = LazyLock::new(|| ["rand".to_string()]);
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// ADQL `RAND([seed])`. Each instance carries its own generator state.
@@ -121,8 +123,15 @@ fn seed_of(v: &ScalarValue) -> Option<u64> {
 }
 
 impl ScalarUDFImpl for RandFunc {
+    /// Named like DataFusion's `random`, whose alias `rand` it also takes: DataFusion's
+    /// function must not stay registered under `rand` next to this one, or a session rebuilt
+    /// from its function list (as Ballista's scheduler does) may resolve `rand` to it.
     fn name(&self) -> &str {
-        "rand"
+        "random"
+    }
+
+    fn aliases(&self) -> &[String] {
+        ALIASES.as_slice()
     }
 
     fn signature(&self) -> &Signature {

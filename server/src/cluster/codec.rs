@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ballista_core::serde::BallistaLogicalExtensionCodec;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
@@ -18,13 +18,77 @@ use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use parallax_udfs::rand::RandFunc;
 
 /// First byte of an encoded table provider: which codec wrote it.
 const TAG_MEMORY: u8 = b'M';
 const TAG_INNER: u8 = b'B';
 
-/// Ballista's logical codec plus in-memory tables.
+/// What an encoded `RAND` call carries instead of nothing (functions travel by name).
+const RAND_MARK: &[u8] = b"parallax:rand";
+
+/// ADQL `RAND` keeps a generator per call site (two `RAND(7)` in one query give the same
+/// sequence each). A function sent by name would resolve to the one registered instance on
+/// the scheduler and on each executor, shared by every call site; so a `RAND` call is marked
+/// and decodes to a fresh instance per call site.
+fn encode_rand(node: &ScalarUDF, buf: &mut Vec<u8>) -> bool {
+    if node.inner().downcast_ref::<RandFunc>().is_some() {
+        buf.extend_from_slice(RAND_MARK);
+        true
+    } else {
+        false
+    }
+}
+
+fn decode_rand(buf: &[u8]) -> Option<Arc<ScalarUDF>> {
+    (buf == RAND_MARK).then(|| Arc::new(ScalarUDF::new_from_impl(RandFunc::new())))
+}
+
+/// Ballista's physical codec plus per-call-site `RAND` (see [`encode_rand`]).
+#[derive(Debug, Default)]
+pub struct ParallaxPhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for ParallaxPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.try_decode(buf, inputs, ctx, proto_converter)
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        self.inner.try_encode(node, buf, proto_converter)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match decode_rand(buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_rand(node, buf) {
+            return Ok(());
+        }
+        self.inner.try_encode_udf(node, buf)
+    }
+}
+
+/// Ballista's logical codec plus in-memory tables and per-call-site `RAND`.
 #[derive(Debug, Default)]
 pub struct ParallaxLogicalCodec {
     inner: BallistaLogicalExtensionCodec,
@@ -142,10 +206,16 @@ impl LogicalExtensionCodec for ParallaxLogicalCodec {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        self.inner.try_decode_udf(name, buf)
+        match decode_rand(buf) {
+            Some(f) => Ok(f),
+            None => self.inner.try_decode_udf(name, buf),
+        }
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        if encode_rand(node, buf) {
+            return Ok(());
+        }
         self.inner.try_encode_udf(node, buf)
     }
 

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::serde::BallistaPhysicalExtensionCodec;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
@@ -119,6 +118,7 @@ pub fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<Se
     // The scheduler plans the physical stages: yield points between operators let an
     // executor abort a cancelled task promptly (see `crate::coop`).
     let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rule(Arc::new(KeepMemoryScanLimits))
         .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -161,7 +161,7 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<(), ClusterError> {
         stage_max_failures: 3,
         override_session_builder: Some(Arc::new(scheduler_session)),
         override_logical_codec: Some(Arc::new(codec::ParallaxLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_physical_codec: Some(Arc::new(codec::ParallaxPhysicalCodec::default())),
         ..Default::default()
     };
     config.validate()?;
@@ -198,7 +198,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
         executor_heartbeat_interval_seconds: opts.heartbeat_interval.max(1),
         override_function_registry: Some(Arc::new(function_registry())),
         override_logical_codec: Some(Arc::new(codec::ParallaxLogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
+        override_physical_codec: Some(Arc::new(codec::ParallaxPhysicalCodec::default())),
         ..Default::default()
     };
     tracing::info!(
@@ -214,4 +214,48 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
     );
     start_executor_process(Arc::new(config)).await?;
     Ok(())
+}
+
+/// Keeps the row limit of in-memory scans across the trip to the executors.
+///
+/// DataFusion folds `TOP n` over an in-memory table (TAP_SCHEMA, uploads) into the scan's
+/// `fetch`; on a Ballista 55 executor that fetch is lost on the way (`SELECT TOP 1 ... FROM
+/// TAP_SCHEMA.columns` returned every row), so the scheduler puts an explicit per-partition
+/// limit, which always survives, above such scans. Same rows; the scan's own fetch is kept.
+#[derive(Debug, Default)]
+pub struct KeepMemoryScanLimits;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for KeepMemoryScanLimits {
+    fn optimize(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> datafusion::common::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion::datasource::memory::MemorySourceConfig;
+        use datafusion::datasource::source::DataSourceExec;
+        use datafusion::physical_plan::limit::LocalLimitExec;
+        plan.transform_up(|node| {
+            let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let source: &dyn std::any::Any = scan.data_source().as_ref();
+            match (source.is::<MemorySourceConfig>(), node.fetch()) {
+                (true, Some(n)) => Ok(Transformed::yes(Arc::new(LocalLimitExec::new(
+                    Arc::clone(&node),
+                    n,
+                )))),
+                _ => Ok(Transformed::no(node)),
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "keep_memory_scan_limits"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
 }

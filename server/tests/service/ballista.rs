@@ -35,8 +35,17 @@ impl Proc {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let sink = log.clone();
+        // PARALLAX_TEST_LOGS=DIR also keeps each process's log in DIR/PID.log (for hangs).
+        let mut file = std::env::var_os("PARALLAX_TEST_LOGS").map(|d| {
+            std::fs::File::create(std::path::Path::new(&d).join(format!("{}.log", child.id())))
+                .expect("log file")
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = file.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
                 let mut l = sink.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
