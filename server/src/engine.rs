@@ -257,6 +257,13 @@ impl Engine {
         // DataFusion 55's leaf-expression extraction (`__datafusion_extracted_N` columns for
         // struct fields) makes plans that the scheduler cannot decode again ("No field
         // named max(abs(__datafusion_extracted_3 - ...))"): keep it off for plans sent to it.
+        // Ballista 55 packs as many of a stage's partitions into one task as the executor
+        // has free slots, so a stage of 2 partitions ran whole on one executor of two: one
+        // partition per task spreads every stage over the cluster.
+        config
+            .options_mut()
+            .set("ballista.scheduler.max_partitions_per_task", "1")
+            .map_err(|e| EngineError::Scheduler(e.to_string()))?;
         let optimizer = &mut config.options_mut().optimizer;
         optimizer.enable_leaf_expression_pushdown = false;
         // Ballista 55's static planner turns a `CollectLeft` hash join whose type cannot be
