@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod stop;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -197,6 +198,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
             .map(|p| p.to_string_lossy().to_string()),
         executor_heartbeat_interval_seconds: opts.heartbeat_interval.max(1),
         override_function_registry: Some(Arc::new(function_registry())),
+        override_execution_engine: Some(Arc::new(stop::StoppableEngine::default())),
         override_logical_codec: Some(Arc::new(codec::ParallaxLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(codec::ParallaxPhysicalCodec::default())),
         ..Default::default()
