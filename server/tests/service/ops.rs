@@ -82,6 +82,13 @@ async fn metrics_count_a_known_run() {
     }
     let r = sync(&base, "SELECT TOP 5 source_id FRM gaiadr3.gaia_source").await;
     assert_eq!(r.status().as_u16(), 400);
+    // An error in the first batch (planning succeeded) counts once too.
+    let r = sync(
+        &base,
+        "SELECT TOP 1 source_id / (source_id - source_id) AS x FROM gaiadr3.gaia_source",
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 400);
     let m = scrape(&base).await;
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no sample {k}"));
     assert_eq!(
@@ -90,7 +97,7 @@ async fn metrics_count_a_known_run() {
     );
     assert_eq!(
         get("parallax_queries_total{route=\"sync\",outcome=\"user_error\"}"),
-        1.0
+        2.0
     );
     assert_eq!(
         get("parallax_queries_total{route=\"sync\",outcome=\"rejected\"}"),
@@ -98,11 +105,11 @@ async fn metrics_count_a_known_run() {
     );
     assert_eq!(
         get("parallax_query_duration_seconds_count{route=\"sync\"}"),
-        4.0
+        5.0
     );
     assert_eq!(
         get("parallax_query_duration_seconds_bucket{route=\"sync\",le=\"+Inf\"}"),
-        4.0
+        5.0
     );
     assert_eq!(get("parallax_result_rows_total{route=\"sync\"}"), 13.0);
     assert_eq!(
@@ -110,7 +117,7 @@ async fn metrics_count_a_known_run() {
         bytes as f64
     );
     assert_eq!(get("parallax_cache_hits_total"), 1.0);
-    assert_eq!(get("parallax_cache_misses_total"), 2.0);
+    assert_eq!(get("parallax_cache_misses_total"), 3.0);
     assert_eq!(get("parallax_cache_entries"), 2.0);
     assert_eq!(get("parallax_queries_running"), 0.0);
     assert!(get("parallax_parquet_metadata_cache_entries") >= 1.0);
