@@ -5,8 +5,9 @@
 //!   beyond them); the memory pool itself is DataFusion's, built in the engine.
 //! - [`metrics`]: Prometheus counters, histograms and gauges served at `GET /metrics`.
 //! - Query ids: every sync query gets one; it is in the log span, the `X-Parallax-Query-Id`
-//!   response header and an INFO of the result or error document. An async job's query id
-//!   is its job id.
+//!   response header and an INFO of the result or error document. So does every Flight SQL
+//!   call that plans or runs a statement (in its span and the `x-parallax-query-id` response
+//!   or error metadata). An async job's query id is its job id.
 
 pub mod admission;
 pub mod cache;
