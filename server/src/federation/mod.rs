@@ -28,7 +28,7 @@ use datafusion::prelude::SessionContext;
 use parallax_catalog::{CatalogConfig, CatalogError, RemoteTableConfig, TableInfo};
 
 /// Seconds allowed for connecting to a source and for each wait for rows, by default.
-const DEFAULT_TIMEOUT: u64 = 10;
+pub(crate) const DEFAULT_TIMEOUT: u64 = 10;
 
 /// What can go wrong with a remote source. Every message names the source.
 #[derive(Debug, thiserror::Error)]
