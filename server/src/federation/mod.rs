@@ -83,8 +83,16 @@ pub enum RemoteError {
 
 impl From<RemoteError> for DataFusionError {
     fn from(e: RemoteError) -> Self {
-        // An execution error: its message reaches the client (HTTP 400 / InvalidArgument).
-        DataFusionError::Execution(e.to_string())
+        // A source that is down or too slow travels through DataFusion as an I/O error of
+        // kind `NotConnected` or `TimedOut`, which the ADQL front end and the engine report as
+        // unavailable (HTTP 503, Flight SQL `Unavailable`). Other errors are the query's
+        // (HTTP 400, `InvalidArgument`).
+        let kind = match &e {
+            RemoteError::Unavailable { .. } => std::io::ErrorKind::NotConnected,
+            RemoteError::Timeout { .. } => std::io::ErrorKind::TimedOut,
+            _ => return DataFusionError::Execution(e.to_string()),
+        };
+        DataFusionError::IoError(std::io::Error::new(kind, e.to_string()))
     }
 }
 
@@ -409,6 +417,9 @@ impl SchemaProvider for RemoteSchema {
             .await
             .map_err(|err| match err {
                 DescribeError::Config(c) => DataFusionError::Plan(c.to_string()),
+                DescribeError::Remote(
+                    r @ (RemoteError::Unavailable { .. } | RemoteError::Timeout { .. }),
+                ) => r.into(),
                 DescribeError::Remote(r) => DataFusionError::Plan(r.to_string()),
             })?;
         tracing::info!(source = e.source.backend().name(), table = %info.qualified_name(), "remote table available");

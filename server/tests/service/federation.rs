@@ -717,24 +717,25 @@ async fn bad_remote_input_gives_clear_errors() {
     let Some(s) = pg_setup() else { return };
     let started = Instant::now();
     // Wrong password: the server started anyway; queries name the source and the reason.
+    // A source that cannot be used is the service's problem, not the query's: 503.
     let (status, body) = query(s.addr, "SELECT * FROM badpw.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pgbad'"), "{body}");
     assert!(body.contains("password authentication failed"), "{body}");
     // Nothing listens: named, within the timeout.
     let (status, body) = query(s.addr, "SELECT * FROM down.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pgdown'"), "{body}");
     // A source that accepts connections but never answers: the timeout (1 s) names it.
     let t = Instant::now();
     let (status, body) = query(s.addr, "SELECT * FROM slow.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("remote source 'pgslow' did not answer within 1 s"),
         "{body}"
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // A configured table that does not exist.
+    // A configured table that does not exist: the query's problem.
     let (status, body) = query(s.addr, "SELECT * FROM twomass.nosuch", "votable/td", None).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("has no table public.nosuch"), "{body}");
@@ -801,9 +802,14 @@ async fn postgres_stopped_mid_suite() {
     cluster.stop();
     let started = Instant::now();
     let (status, body) = query(addr, q, "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pg2'"), "{body}");
     assert!(body.contains("unavailable"), "{body}");
+    // The same for a sub-query sent whole (a grouping).
+    let grouped = "SELECT designation, COUNT(*) AS n FROM archive.psc GROUP BY designation";
+    let (status, body) = query(addr, grouped, "votable/td", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("remote source 'pg2'"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10));
     // Queries that do not touch it keep working.
     let n = csv(addr, "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await;
@@ -812,6 +818,7 @@ async fn postgres_stopped_mid_suite() {
     // Back up: the next query uses it again.
     cluster.pg_ctl_start();
     assert_eq!(csv(addr, q).await.len(), 2);
+    assert_eq!(csv(addr, grouped).await.len(), 2);
 }
 
 /// The lines of PostgreSQL's statement log that contain `marker` (a constant only one test
@@ -1132,7 +1139,7 @@ async fn join_with_a_table_of_another_parallax_over_flight_sql() {
     remote.kill();
     let started = Instant::now();
     let (status, body) = query(addr, q, "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'node2'"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let n = csv(addr, "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await;
