@@ -97,6 +97,7 @@ impl From<FlightSqlError> for Status {
                     Status::invalid_argument(q.to_string())
                 }
                 QueryError::Resource(_) => Status::resource_exhausted(q.to_string()),
+                QueryError::Unavailable(_) => Status::unavailable(q.to_string()),
                 QueryError::Internal(detail) => internal(detail),
             },
             FlightSqlError::Malformed { .. }

@@ -65,7 +65,9 @@ impl ServiceError {
             ServiceError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Upload(e) if e.is_limit() => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Upload(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Query(QueryError::Resource(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Query(QueryError::Resource(_) | QueryError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ServiceError::Query(q) if q.is_user_error() => StatusCode::BAD_REQUEST,
             ServiceError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
