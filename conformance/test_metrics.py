@@ -20,6 +20,10 @@ def scrape(tap_url):
     return families, samples
 
 
+def get(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 def sync(tap_url, query):
     data = urllib.parse.urlencode({"LANG": "ADQL", "QUERY": query, "FORMAT": "csv"}).encode()
     try:
@@ -34,9 +38,6 @@ def test_metrics_parse_and_count(tap_url):
     assert families["parallax_queries"] == "counter"
     assert families["parallax_query_duration_seconds"] == "histogram"
     assert families["parallax_jobs"] == "gauge"
-
-    def get(samples, name, **labels):
-        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
     # A query no other test sends, twice (a miss, then a cache hit), and one syntax error.
     q = "SELECT TOP 4 source_id FROM gaiadr3.gaia_source WHERE source_id > 17 ORDER BY source_id"
@@ -60,3 +61,25 @@ def test_metrics_parse_and_count(tap_url):
     assert delta("parallax_result_rows_total", route="sync") == 8
     assert delta("parallax_query_duration_seconds_count", route="sync") == 3
     assert get(after, "parallax_memory_reserved_bytes") <= get(after, "parallax_memory_limit_bytes") or get(after, "parallax_memory_limit_bytes") == 0
+
+
+def test_flight_sql_queries_are_counted(tap_url, flight_url):
+    """An ADBC client's statements count under route="flight": one result, one syntax error."""
+    import adbc_driver_flightsql.dbapi as fsql
+
+    _, before = scrape(tap_url)
+    with fsql.connect(flight_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT TOP 6 source_id FROM gaiadr3.gaia_source WHERE source_id > 23 ORDER BY source_id")
+        assert len(cur.fetchall()) == 6
+        try:
+            cur.execute("SELECT TOP 6 source_id FRM gaiadr3.gaia_source")
+            raise AssertionError("the syntax error was accepted")
+        except fsql.Error:
+            pass
+    _, after = scrape(tap_url)
+    delta = lambda name, **l: get(after, name, **l) - get(before, name, **l)
+    assert delta("parallax_queries_total", route="flight", outcome="ok") == 1
+    assert delta("parallax_queries_total", route="flight", outcome="user_error") == 1
+    assert delta("parallax_query_duration_seconds_count", route="flight") == 2
+    assert delta("parallax_result_rows_total", route="flight") == 6
+    assert delta("parallax_result_bytes_total", route="flight") > 0

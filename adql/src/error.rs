@@ -123,6 +123,14 @@ pub enum ErrorKind {
         /// What is wrong, lowercase.
         message: String,
     },
+    /// A data source the query reads did not answer (a remote database that is down or too
+    /// slow): neither the query's fault nor a bug, worth trying again later. Table providers
+    /// report it as an I/O error of kind `NotConnected` or `TimedOut`.
+    #[error("{message}")]
+    Unavailable {
+        /// The source's error, naming the source.
+        message: String,
+    },
     /// A bug in Parallax or DataFusion; details are for the logs, not for users.
     #[error("internal error: {message}")]
     Internal {
@@ -215,9 +223,13 @@ impl AdqlError {
         self.span.map(|s| s.column)
     }
 
-    /// `true` when the query is at fault (HTTP 4xx), `false` for our bugs (HTTP 5xx).
+    /// `true` when the query is at fault (HTTP 4xx), `false` for our bugs and sources that
+    /// did not answer (HTTP 5xx).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self.kind, ErrorKind::Internal { .. })
+        !matches!(
+            self.kind,
+            ErrorKind::Internal { .. } | ErrorKind::Unavailable { .. }
+        )
     }
 
     pub(crate) fn with_span_if_none(mut self, span: Option<Span>) -> Self {

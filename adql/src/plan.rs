@@ -218,6 +218,19 @@ pub(crate) fn map_error(state: &SessionState, text: &str, e: &DataFusionError) -
             },
             None,
         ),
+        DataFusionError::IoError(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            (
+                ErrorKind::Unavailable {
+                    message: e.to_string(),
+                },
+                None,
+            )
+        }
         other => (
             ErrorKind::Internal {
                 message: other.strip_backtrace(),

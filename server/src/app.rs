@@ -233,7 +233,7 @@ impl Application {
             reason: e.to_string(),
         })?;
         let mut flight_service =
-            crate::flight::FlightSqlServer::new(engine.clone(), settings.limits)
+            crate::flight::FlightSqlServer::new(engine.clone(), settings.limits, ops.clone())
                 .with_auth(settings.auth.clone())
                 .with_jobs(jobs.clone());
         if let Some((cert, key)) = &settings.flight_tls {

@@ -62,6 +62,9 @@ pub enum Command {
     /// Run a Ballista executor with every Parallax function registered; it must see the
     /// catalogue's files at the same paths as the front end.
     Executor(ExecutorArgs),
+    /// Print the configuration file reference (Markdown): every table and key with its type,
+    /// default and meaning, as in docs/config-reference.md.
+    ConfigReference,
     /// Measure end-to-end streaming throughput of /sync on the demo catalogue.
     Bench {
         /// Catalogue options, as for serve (the demo catalogue by default).
@@ -350,6 +353,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Query(args) => Ok(crate::remote::run(args).await?),
+        Command::ConfigReference => {
+            print!("{}", crate::config::reference::markdown());
+            Ok(0)
+        }
         Command::HashSecret { token } => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret)?;

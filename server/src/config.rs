@@ -1,6 +1,9 @@
 //! The configuration file (one TOML file) and its validated runtime form.
 //!
 //! Every command-line flag of `parallax serve` has a key here; flags override the file.
+//! [`reference`] describes every key for operators (`docs/config-reference.md`).
+
+pub mod reference;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -173,8 +176,8 @@ pub struct AuthSection {
 pub struct UserEntry {
     /// The user name (the job owner).
     pub name: String,
-    /// For `basic`: `sha256:SALT:HEX`, the SHA-256 of SALT followed by the password
-    /// (make one with `parallax hash-secret`).
+    /// For `basic`: `sha256:ITERATIONS:SALT:HEX`, SHA-256 applied ITERATIONS times to SALT
+    /// followed by the password (make one with `parallax hash-secret`).
     pub password_hash: Option<String>,
     /// For `bearer`: `sha256:HEX`, the SHA-256 of the token (`parallax hash-secret --token`).
     pub token_hash: Option<String>,
@@ -189,7 +192,7 @@ pub struct ServerSection {
     /// Data directory (`--data-dir`) for the demo catalogue and job results, default `./data`.
     pub data_dir: Option<PathBuf>,
     /// Public base URL of the TAP service as clients see it (`--public-url`), used in
-    /// VOSI access URLs; default `http://{http}/tap`.
+    /// VOSI access URLs; default `http://HOST/tap`, HOST from the request's `Host` header.
     pub public_url: Option<String>,
 }
 

@@ -55,15 +55,17 @@ pub enum QueryError {
     /// A resource limit was hit (memory, time).
     #[error("query stopped: {0}")]
     Resource(String),
+    /// A data source the query reads did not answer: a remote database that is down or too
+    /// slow, or the Ballista scheduler of the query cluster (the message names it). HTTP
+    /// 503, Flight SQL `Unavailable`.
+    #[error("{0}")]
+    Unavailable(String),
     /// The SQL text is invalid, or is not a single read-only query (Flight SQL's SQL mode).
     #[error("{0}")]
     Sql(String),
     /// A bug or an I/O failure on our side; details go to the log only.
     #[error("internal error")]
     Internal(String),
-    /// The query cluster (Ballista scheduler) cannot be reached (HTTP 503).
-    #[error("query cluster unavailable: {0}")]
-    Unavailable(String),
 }
 
 /// Why the engine could not be built.
@@ -85,9 +87,9 @@ impl QueryError {
             QueryError::Adql { error, .. } => error.is_user_error(),
             QueryError::Execution(_) => true,
             QueryError::Resource(_) => true,
+            QueryError::Unavailable(_) => false,
             QueryError::Sql(_) => true,
             QueryError::Internal(_) => false,
-            QueryError::Unavailable(_) => false,
         }
     }
 
@@ -95,6 +97,9 @@ impl QueryError {
     pub fn from_datafusion(e: DataFusionError) -> Self {
         let root = e.find_root();
         match root {
+            DataFusionError::IoError(io) if is_unavailable(io) => {
+                QueryError::Unavailable(io.to_string())
+            }
             DataFusionError::ArrowError(..)
             | DataFusionError::Plan(_)
             | DataFusionError::SchemaError(..)
@@ -104,6 +109,16 @@ impl QueryError {
             _ => QueryError::Internal(e.to_string()),
         }
     }
+}
+
+/// Whether an I/O error says that a data source did not answer: remote sources report
+/// themselves down or too slow as `NotConnected` or `TimedOut` (as the ADQL front end
+/// expects too), which no local read produces.
+fn is_unavailable(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut
+    )
 }
 
 fn clean(e: &DataFusionError) -> String {
@@ -444,9 +459,14 @@ async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryE
     let state = ctx.state();
     let plan = parallax_adql::plan(&state, adql)
         .await
-        .map_err(|error| QueryError::Adql {
-            rendered: error.render(adql),
-            error,
+        .map_err(|error| match error.kind() {
+            parallax_adql::ErrorKind::Unavailable { message } => {
+                QueryError::Unavailable(message.clone())
+            }
+            _ => QueryError::Adql {
+                rendered: error.render(adql),
+                error,
+            },
         })?;
     SQLOptions::new()
         .with_allow_ddl(false)
@@ -871,6 +891,34 @@ mod tests {
             matches!(err, QueryError::Sql(_)) && err.to_string().contains("$1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sources_that_do_not_answer_are_unavailable() {
+        use datafusion::common::DataFusionError;
+        use std::io::{Error, ErrorKind};
+        for kind in [ErrorKind::NotConnected, ErrorKind::TimedOut] {
+            let io = Error::new(
+                kind,
+                "remote source 'pg' (postgres) is unavailable: refused",
+            );
+            let wrapped =
+                DataFusionError::Context("scan".into(), Box::new(DataFusionError::IoError(io)));
+            let q = QueryError::from_datafusion(wrapped);
+            assert_eq!(
+                q.to_string(),
+                "remote source 'pg' (postgres) is unavailable: refused"
+            );
+            assert!(matches!(q, QueryError::Unavailable(_)) && !q.is_user_error());
+            let status = crate::tap::ServiceError::Query(q).status();
+            assert_eq!(status.as_u16(), 503);
+        }
+        // Other I/O errors are not about sources.
+        let other = DataFusionError::IoError(Error::new(ErrorKind::NotFound, "no file"));
+        assert!(matches!(
+            QueryError::from_datafusion(other),
+            QueryError::Internal(_)
+        ));
     }
 
     #[test]

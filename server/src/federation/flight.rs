@@ -228,8 +228,8 @@ impl Source for FlightSource {
         self.backend.clone()
     }
 
-    fn remote_name(&self, remote: &str) -> String {
-        remote.split('.').map(quote).collect::<Vec<_>>().join(".")
+    fn remote_parts(&self, remote: &str) -> Vec<String> {
+        remote.split('.').map(str::to_string).collect()
     }
 
     async fn describe(&self, remote: &str) -> Result<Described, RemoteError> {

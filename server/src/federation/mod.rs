@@ -3,8 +3,10 @@
 //!
 //! Each remote table is a DataFusion `TableProvider` whose scan sends one SQL query to its
 //! source: the columns the query needs, the filters that mean the same there (comparisons,
-//! boolean logic, `BETWEEN`, `IN`, `LIKE`, arithmetic without division) and the limit. Joins
-//! with local tables, our ADQL functions and everything else run locally.
+//! boolean logic, `BETWEEN`, `IN`, `LIKE`, arithmetic without division) and the limit. A
+//! logical optimizer rule (`subquery`) sends whole sub-queries over the tables of one source
+//! (joins, standard aggregates, sorts) there as one query. Joins with local tables, our ADQL
+//! functions and everything else run locally.
 //!
 //! A source that is down when the service starts does not stop it: its schema is registered
 //! with a provider that tries again each time a query names one of its tables, and every
@@ -14,6 +16,7 @@
 mod flight;
 mod postgres;
 mod scan;
+mod subquery;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -28,7 +31,7 @@ use datafusion::prelude::SessionContext;
 use parallax_catalog::{CatalogConfig, CatalogError, RemoteTableConfig, TableInfo};
 
 /// Seconds allowed for connecting to a source and for each wait for rows, by default.
-const DEFAULT_TIMEOUT: u64 = 10;
+pub(crate) const DEFAULT_TIMEOUT: u64 = 10;
 
 /// What can go wrong with a remote source. Every message names the source.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +83,16 @@ pub enum RemoteError {
 
 impl From<RemoteError> for DataFusionError {
     fn from(e: RemoteError) -> Self {
-        // An execution error: its message reaches the client (HTTP 400 / InvalidArgument).
-        DataFusionError::Execution(e.to_string())
+        // A source that is down or too slow travels through DataFusion as an I/O error of
+        // kind `NotConnected` or `TimedOut`, which the ADQL front end and the engine report as
+        // unavailable (HTTP 503, Flight SQL `Unavailable`). Other errors are the query's
+        // (HTTP 400, `InvalidArgument`).
+        let kind = match &e {
+            RemoteError::Unavailable { .. } => std::io::ErrorKind::NotConnected,
+            RemoteError::Timeout { .. } => std::io::ErrorKind::TimedOut,
+            _ => return DataFusionError::Execution(e.to_string()),
+        };
+        DataFusionError::IoError(std::io::Error::new(kind, e.to_string()))
     }
 }
 
@@ -103,8 +114,17 @@ pub(crate) trait Source: Send + Sync + std::fmt::Debug {
     /// Describes one remote table (`remote` as configured), skipping columns whose type has
     /// no VOTable equivalent (with a warning).
     async fn describe(&self, remote: &str) -> Result<Described, RemoteError>;
+    /// The parts of a configured table's remote name (`public.psc` -> `public`, `psc`).
+    fn remote_parts(&self, remote: &str) -> Vec<String>;
     /// The quoted remote name of a configured table.
-    fn remote_name(&self, remote: &str) -> String;
+    fn remote_name(&self, remote: &str) -> String {
+        let parts: Vec<String> = self
+            .remote_parts(remote)
+            .iter()
+            .map(|p| scan::quote(p))
+            .collect();
+        parts.join(".")
+    }
     /// Tables of the configured remote schemas (PostgreSQL `schemas`), as `schema.table`.
     async fn list(&self) -> Result<Vec<String>, RemoteError>;
 }
@@ -231,8 +251,14 @@ impl Federation {
     }
 
     /// Registers each source's schema with `ctx`, replacing the catalogue's static one by a
-    /// provider that retries tables that were not available at start-up.
+    /// provider that retries tables that were not available at start-up, and the optimizer
+    /// rule that sends sub-queries over one source's tables to that source.
     pub fn register(&self, ctx: &SessionContext) -> Result<(), CatalogError> {
+        if !self.entries.is_empty() {
+            // After DataFusion's rules: scans then carry their columns, filters and limits.
+            ctx.remove_optimizer_rule(subquery::RULE_NAME);
+            ctx.add_optimizer_rule(Arc::new(subquery::RemoteSubqueries));
+        }
         let Some(catalog) = ctx.catalog("datafusion") else {
             return Err(CatalogError::Registration {
                 table: "*".into(),
@@ -347,6 +373,7 @@ async fn describe(
     let provider = Arc::new(scan::RemoteTable {
         backend,
         remote_name: source.remote_name(remote),
+        remote_parts: source.remote_parts(remote),
         schema: info.arrow_schema.clone(),
         select: d.select,
     });
@@ -390,6 +417,9 @@ impl SchemaProvider for RemoteSchema {
             .await
             .map_err(|err| match err {
                 DescribeError::Config(c) => DataFusionError::Plan(c.to_string()),
+                DescribeError::Remote(
+                    r @ (RemoteError::Unavailable { .. } | RemoteError::Timeout { .. }),
+                ) => r.into(),
                 DescribeError::Remote(r) => DataFusionError::Plan(r.to_string()),
             })?;
         tracing::info!(source = e.source.backend().name(), table = %info.qualified_name(), "remote table available");

@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::sql::sqlparser::ast;
 use datafusion::sql::unparser::dialect::{Dialect, PostgreSqlDialect};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -223,6 +224,20 @@ impl Backend for PostgresBackend {
         &PostgreSqlDialect {}
     }
 
+    fn result_type(&self, t: &DataType) -> Option<ast::DataType> {
+        // PostgreSQL sums `bigint` and averages integers as `numeric`, and `real * bigint` is
+        // `double precision`: the reader takes exactly the type DataFusion planned.
+        Some(match t {
+            DataType::Int16 => ast::DataType::SmallInt(None),
+            DataType::Int32 => ast::DataType::Integer(None),
+            DataType::Int64 => ast::DataType::BigInt(None),
+            DataType::Float32 => ast::DataType::Real,
+            DataType::Float64 => ast::DataType::DoublePrecision,
+            DataType::Boolean => ast::DataType::Boolean,
+            _ => return None,
+        })
+    }
+
     async fn query(
         &self,
         sql: String,
@@ -324,10 +339,10 @@ impl Source for PostgresSource {
         self.backend.clone()
     }
 
-    fn remote_name(&self, remote: &str) -> String {
+    fn remote_parts(&self, remote: &str) -> Vec<String> {
         match remote.split_once('.') {
-            Some((s, t)) => format!("{}.{}", quote(s), quote(t)),
-            None => quote(remote),
+            Some((s, t)) => vec![s.to_string(), t.to_string()],
+            None => vec![remote.to_string()],
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -21,6 +21,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use datafusion::sql::sqlparser::ast;
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::Dialect;
 use futures::{StreamExt, TryStreamExt};
@@ -38,6 +39,12 @@ pub(crate) trait Backend: fmt::Debug + Send + Sync {
     fn timeout(&self) -> Duration;
     /// The SQL dialect the source speaks.
     fn dialect(&self) -> &(dyn Dialect + Send + Sync);
+    /// The SQL type a sub-query's output column of Arrow type `t` is cast to, when the
+    /// source's own result type can differ from DataFusion's (PostgreSQL sums `bigint` into
+    /// `numeric`); `None` to leave it as the source computes it.
+    fn result_type(&self, _t: &DataType) -> Option<ast::DataType> {
+        None
+    }
     /// Runs `sql` and streams batches whose columns are, in order, those of `schema`.
     async fn query(
         &self,
@@ -52,6 +59,8 @@ pub(crate) struct RemoteTable {
     pub(crate) backend: Arc<dyn Backend>,
     /// The quoted remote name, e.g. `"public"."psc"`.
     pub(crate) remote_name: String,
+    /// The parts of the remote name, unquoted, e.g. `["public", "psc"]`.
+    pub(crate) remote_parts: Vec<String>,
     pub(crate) schema: SchemaRef,
     /// Per column of `schema`: the SQL that selects it (a quoted name, or a conversion).
     pub(crate) select: Vec<String>,
@@ -226,7 +235,7 @@ pub(crate) struct RemoteScanExec {
 }
 
 impl RemoteScanExec {
-    fn new(backend: Arc<dyn Backend>, sql: String, schema: SchemaRef) -> Self {
+    pub(crate) fn new(backend: Arc<dyn Backend>, sql: String, schema: SchemaRef) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(1),

@@ -97,8 +97,8 @@ impl From<FlightSqlError> for Status {
                     Status::invalid_argument(q.to_string())
                 }
                 QueryError::Resource(_) => Status::resource_exhausted(q.to_string()),
-                QueryError::Internal(detail) => internal(detail),
                 QueryError::Unavailable(_) => Status::unavailable(q.to_string()),
+                QueryError::Internal(detail) => internal(detail),
             },
             FlightSqlError::Malformed { .. }
             | FlightSqlError::BadRequest(_)

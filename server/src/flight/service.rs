@@ -2,6 +2,8 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -42,6 +44,9 @@ use super::{CATALOG_NAME, FlightSqlError, LANG_HEADER, Statement, caller, parse_
 use crate::auth::{AuthMode, AuthSettings};
 use crate::config::Limits;
 use crate::engine::{Engine, Lang, QueryError};
+use crate::ops::{
+    Failure, Ops, Outcome, Payload, QUERY_ID_HEADER, RecordedStream, Recorder, Route,
+};
 use crate::uws::arrow_result::{self, ArrowResultError};
 use crate::uws::{JobError, Jobs, Phase, ResultInfo};
 
@@ -56,22 +61,28 @@ const JOB_TICKET: &str = "parallax-job/1";
 
 /// The Flight SQL service: statement queries (ADQL or SQL), prepared statements (SQL ones
 /// with parameters), the catalogue metadata commands and async job results.
+///
+/// Statement executions are counted in the service's metrics under the route `flight`: once
+/// when a DoGet stream ends, or once when the call that planned, prepared or bound the
+/// statement fails. Each such call has its own query id.
 #[derive(Clone)]
 pub struct FlightSqlServer {
     engine: Arc<Engine>,
     limits: Limits,
+    ops: Arc<Ops>,
     auth: AuthSettings,
     jobs: Option<Arc<Jobs>>,
     tls: Option<Identity>,
 }
 
 impl FlightSqlServer {
-    /// A service over `engine`, with the TAP service's query-size limit, anonymous access
-    /// and no jobs.
-    pub fn new(engine: Arc<Engine>, limits: Limits) -> Self {
+    /// A service over `engine`, with the TAP service's query-size limit, its metrics and
+    /// query ids (`ops`), anonymous access and no jobs.
+    pub fn new(engine: Arc<Engine>, limits: Limits, ops: Arc<Ops>) -> Self {
         Self {
             engine,
             limits,
+            ops,
             auth: AuthSettings::default(),
             jobs: None,
             tls: None,
@@ -175,24 +186,68 @@ impl FlightSqlServer {
         Ok(self.plan(s).await?.schema().as_arrow().clone())
     }
 
-    /// Runs a statement and encodes its batches as they come. At most `limits.maxrec_hard`
-    /// rows are sent; a longer result ends with `ResourceExhausted` after them.
-    async fn stream(&self, s: &Statement) -> Result<DoGetStream, FlightSqlError> {
+    /// Starts a call that plans or runs a statement: a new query id and its span.
+    fn call<T>(&self, method: &'static str, request: &Request<T>) -> Call {
+        let query_id = self.ops.query_id();
+        let span = tracing::info_span!(
+            "flight",
+            method,
+            query_id = %query_id,
+            user = ?caller(request),
+        );
+        Call {
+            ops: self.ops.clone(),
+            query_id,
+            started: Instant::now(),
+            span,
+        }
+    }
+
+    /// Runs a statement and encodes its batches as they come, accounted by `call` until the
+    /// stream ends. At most `limits.maxrec_hard` rows are sent; a longer result ends with
+    /// `ResourceExhausted` after them.
+    async fn stream(&self, s: &Statement, call: &Call) -> Result<DoGetStream, FlightSqlError> {
+        tracing::info!(lang = ?s.lang, query = %s.text, "query started");
         let result = match s.lang {
             Lang::Adql => self.engine.execute_lang(s.lang, &s.text).await?,
             Lang::Sql => self.engine.execute_plan(self.plan(s).await?).await?,
         };
         let limit = self.limits.maxrec_hard;
+        let recorder = Recorder::start(
+            self.ops.metrics.clone(),
+            Route::Flight,
+            call.started,
+            None,
+            limit,
+        );
+        let rows = recorder.rows.clone();
         let batches = result.stream.map_err(|e| {
             let status: Status = FlightSqlError::Query(QueryError::from_datafusion(e)).into();
             FlightError::Tonic(Box::new(status))
         });
-        let batches = capped(batches, limit);
+        let batches = capped(batches, limit).inspect_ok(move |b| {
+            rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+        });
         let flight = FlightDataEncoderBuilder::new()
             .with_schema(result.schema)
             .build(batches)
             .map_err(Status::from);
-        Ok(Box::pin(flight))
+        Ok(Box::pin(RecordedStream::new(flight, recorder)))
+    }
+
+    /// Answers a DoGet of a statement: runs it, with the query id in the response metadata.
+    async fn run(
+        &self,
+        call: Call,
+        statement: Result<Statement, FlightSqlError>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let stream = async { self.stream(&statement?, &call).await }
+            .instrument(call.span.clone())
+            .await;
+        match stream {
+            Ok(stream) => Ok(call.respond(stream)),
+            Err(e) => Err(call.failed(e.into())),
+        }
     }
 
     fn sql_info() -> Result<SqlInfoData, FlightSqlError> {
@@ -210,6 +265,70 @@ impl FlightSqlServer {
         b.append(SqlInfo::SqlSupportsColumnAliasing, true);
         b.build()
             .map_err(|e| FlightSqlError::Internal(format!("sql info: {e}")))
+    }
+}
+
+/// One call that plans or runs a statement: its query id, start time and log span.
+struct Call {
+    ops: Arc<Ops>,
+    query_id: String,
+    started: Instant,
+    span: tracing::Span,
+}
+
+impl Call {
+    /// The query id as gRPC metadata.
+    fn query_id_value(&self) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+        tonic::metadata::MetadataValue::try_from(self.query_id.as_str()).ok()
+    }
+
+    /// A successful response, carrying the query id.
+    fn respond<T>(&self, body: T) -> Response<T> {
+        let mut resp = Response::new(body);
+        if let Some(v) = self.query_id_value() {
+            resp.metadata_mut().insert(QUERY_ID_HEADER, v);
+        }
+        resp
+    }
+
+    /// Counts the statement as a failed query and returns `status` with the query id.
+    fn failed(&self, mut status: Status) -> Status {
+        let outcome = status.outcome();
+        self.ops
+            .metrics
+            .query(Route::Flight, outcome, self.started.elapsed());
+        self.span.in_scope(|| {
+            tracing::info!(code = ?status.code(), outcome = ?outcome, "query failed");
+        });
+        if let Some(v) = self.query_id_value() {
+            status.metadata_mut().insert(QUERY_ID_HEADER, v);
+        }
+        status
+    }
+}
+
+impl Payload for FlightData {
+    fn wire_bytes(&self) -> u64 {
+        (self.data_header.len() + self.data_body.len() + self.app_metadata.len()) as u64
+    }
+}
+
+impl Failure for Status {
+    fn outcome(&self) -> Outcome {
+        use tonic::Code;
+        match self.code() {
+            Code::InvalidArgument
+            | Code::NotFound
+            | Code::FailedPrecondition
+            | Code::Unimplemented
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::OutOfRange
+            | Code::AlreadyExists => Outcome::UserError,
+            Code::ResourceExhausted | Code::DeadlineExceeded => Outcome::ResourceError,
+            Code::Cancelled => Outcome::Cancelled,
+            _ => Outcome::InternalError,
+        }
     }
 }
 
@@ -356,9 +475,10 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement = self.statement(&request, query.query)?;
-        let span = tracing::info_span!("flight", method = "GetFlightInfo", lang = ?statement.lang);
+        let call = self.call("GetFlightInfo", &request);
         async {
+            let statement = self.statement(&request, query.query)?;
+            tracing::debug!(lang = ?statement.lang, query = %statement.text, "planning");
             let schema = self.schema_of(&statement).await?;
             let ticket = TicketStatementQuery {
                 statement_handle: statement.encode(),
@@ -369,19 +489,19 @@ impl FlightSqlService for FlightSqlServer {
                 request.into_inner(),
             )
         }
-        .instrument(span)
+        .instrument(call.span.clone())
         .await
+        .map_err(|e| call.failed(e))
     }
 
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let statement = Statement::decode(&ticket.statement_handle, "ticket")?;
-        let span = tracing::info_span!("flight", method = "DoGet", lang = ?statement.lang);
-        let stream = self.stream(&statement).instrument(span).await?;
-        Ok(Response::new(stream))
+        let call = self.call("DoGet", &request);
+        let statement = Statement::decode(&ticket.statement_handle, "ticket");
+        self.run(call, statement).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -389,26 +509,31 @@ impl FlightSqlService for FlightSqlServer {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let statement =
-            Statement::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let schema = self.schema_of(&statement).await?;
-        flight_info(
-            &schema,
-            cmd.as_any().encode_to_vec().into(),
-            request.into_inner(),
-        )
+        let call = self.call("GetFlightInfo", &request);
+        async {
+            let statement =
+                Statement::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
+            let schema = self.schema_of(&statement).await?;
+            flight_info(
+                &schema,
+                cmd.as_any().encode_to_vec().into(),
+                request.into_inner(),
+            )
+        }
+        .instrument(call.span.clone())
+        .await
+        .map_err(|e| call.failed(e))
     }
 
     async fn do_get_prepared_statement(
         &self,
         cmd: CommandPreparedStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let call = self.call("DoGet", &request);
         let statement =
-            Statement::decode(&cmd.prepared_statement_handle, "prepared statement handle")?;
-        let span = tracing::info_span!("flight", method = "DoGet", lang = ?statement.lang);
-        let stream = self.stream(&statement).instrument(span).await?;
-        Ok(Response::new(stream))
+            Statement::decode(&cmd.prepared_statement_handle, "prepared statement handle");
+        self.run(call, statement).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -416,31 +541,37 @@ impl FlightSqlService for FlightSqlServer {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let statement = self.statement(&request, query.query)?;
-        // The dataset schema of a SQL statement with parameters is known before binding.
-        let plan = match statement.lang {
-            Lang::Adql => self.engine.plan(&statement.text).await,
-            Lang::Sql => self.engine.plan_sql(&statement.text).await,
+        let call = self.call("CreatePreparedStatement", &request);
+        async {
+            let statement = self.statement(&request, query.query)?;
+            // The dataset schema of a SQL statement with parameters is known before binding.
+            let plan = match statement.lang {
+                Lang::Adql => self.engine.plan(&statement.text).await,
+                Lang::Sql => self.engine.plan_sql(&statement.text).await,
+            }
+            .map_err(FlightSqlError::from)?;
+            let parameters = match statement.lang {
+                Lang::Adql => Schema::empty(),
+                Lang::Sql => Schema::new(
+                    self.engine
+                        .sql_parameters(&statement.text)
+                        .await
+                        .map_err(FlightSqlError::from)?
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, t)| Field::new(format!("${}", i + 1), t, true))
+                        .collect::<Vec<_>>(),
+                ),
+            };
+            Ok::<_, Status>(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: statement.encode(),
+                dataset_schema: ipc_schema(plan.schema().as_arrow())?,
+                parameter_schema: ipc_schema(&parameters)?,
+            })
         }
-        .map_err(FlightSqlError::from)?;
-        let parameters = match statement.lang {
-            Lang::Adql => Schema::empty(),
-            Lang::Sql => Schema::new(
-                self.engine
-                    .sql_parameters(&statement.text)
-                    .await
-                    .map_err(FlightSqlError::from)?
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, t)| Field::new(format!("${}", i + 1), t, true))
-                    .collect::<Vec<_>>(),
-            ),
-        };
-        Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: statement.encode(),
-            dataset_schema: ipc_schema(plan.schema().as_arrow())?,
-            parameter_schema: ipc_schema(&parameters)?,
-        })
+        .instrument(call.span.clone())
+        .await
+        .map_err(|e| call.failed(e))
     }
 
     async fn do_action_close_prepared_statement(
@@ -461,45 +592,51 @@ impl FlightSqlService for FlightSqlServer {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let mut statement = Statement::decode(
-            &query.prepared_statement_handle,
-            "prepared statement handle",
-        )?;
-        if statement.lang == Lang::Adql {
-            return Err(FlightSqlError::BadRequest(
-                "ADQL statements take no parameters (ADQL has no placeholders); prepare the \
-                 statement as SQL (x-parallax-lang: sql) with $1, $2, ... or ?"
-                    .into(),
-            )
-            .into());
+        let call = self.call("DoPut", &request);
+        async {
+            let mut statement = Statement::decode(
+                &query.prepared_statement_handle,
+                "prepared statement handle",
+            )?;
+            if statement.lang == Lang::Adql {
+                return Err(FlightSqlError::BadRequest(
+                    "ADQL statements take no parameters (ADQL has no placeholders); prepare the \
+                     statement as SQL (x-parallax-lang: sql) with $1, $2, ... or ?"
+                        .into(),
+                )
+                .into());
+            }
+            let data = request
+                .into_inner()
+                .map_err(|s| FlightError::Tonic(Box::new(s)));
+            let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(data)
+                .try_collect()
+                .await
+                .map_err(|e| match e {
+                    FlightError::Tonic(s) => *s,
+                    other => FlightSqlError::BadRequest(format!("parameters: {other}")).into(),
+                })?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let Some(row) = batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .filter(|_| rows == 1)
+            else {
+                return Err(FlightSqlError::BadRequest(format!(
+                    "bind exactly one row of parameter values, not {rows}"
+                ))
+                .into());
+            };
+            statement.params = Some(super::encode_params(row)?);
+            // Check count and types now, so that a bad binding fails here.
+            self.plan(&statement).await?;
+            Ok::<_, Status>(DoPutPreparedStatementResult {
+                prepared_statement_handle: Some(statement.encode()),
+            })
         }
-        let data = request
-            .into_inner()
-            .map_err(|s| FlightError::Tonic(Box::new(s)));
-        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(data)
-            .try_collect()
-            .await
-            .map_err(|e| match e {
-                FlightError::Tonic(s) => *s,
-                other => FlightSqlError::BadRequest(format!("parameters: {other}")).into(),
-            })?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let Some(row) = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .filter(|_| rows == 1)
-        else {
-            return Err(FlightSqlError::BadRequest(format!(
-                "bind exactly one row of parameter values, not {rows}"
-            ))
-            .into());
-        };
-        statement.params = Some(super::encode_params(row)?);
-        // Check count and types now, so that a bad binding fails here.
-        self.plan(&statement).await?;
-        Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(statement.encode()),
-        })
+        .instrument(call.span.clone())
+        .await
+        .map_err(|e| call.failed(e))
     }
 
     async fn get_flight_info_xdbc_type_info(

@@ -75,7 +75,7 @@ impl Outcome {
     pub fn of_error(e: &crate::engine::QueryError) -> Self {
         use crate::engine::QueryError;
         match e {
-            QueryError::Resource(_) => Outcome::ResourceError,
+            QueryError::Resource(_) | QueryError::Unavailable(_) => Outcome::ResourceError,
             e if e.is_user_error() => Outcome::UserError,
             _ => Outcome::InternalError,
         }

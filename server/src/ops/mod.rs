@@ -5,8 +5,9 @@
 //!   beyond them); the memory pool itself is DataFusion's, built in the engine.
 //! - [`metrics`]: Prometheus counters, histograms and gauges served at `GET /metrics`.
 //! - Query ids: every sync query gets one; it is in the log span, the `X-Parallax-Query-Id`
-//!   response header and an INFO of the result or error document. An async job's query id
-//!   is its job id.
+//!   response header and an INFO of the result or error document. So does every Flight SQL
+//!   call that plans or runs a statement (in its span and the `x-parallax-query-id` response
+//!   or error metadata). An async job's query id is its job id.
 
 pub mod admission;
 pub mod cache;
@@ -78,7 +79,7 @@ pub struct Recorder {
     metrics: Arc<Metrics>,
     route: Route,
     started: std::time::Instant,
-    outcome: Option<Outcome>,
+    finished: bool,
     /// Rows seen (shared with the batch stream that counts them).
     pub rows: Arc<AtomicU64>,
     bytes: u64,
@@ -100,7 +101,7 @@ impl Recorder {
             metrics,
             route,
             started,
-            outcome: None,
+            finished: false,
             rows: Arc::new(AtomicU64::new(0)),
             bytes: 0,
             row_cap,
@@ -113,15 +114,22 @@ impl Recorder {
         self.bytes += n;
     }
 
-    /// Sets the outcome (the first one set wins).
-    pub fn finish(&mut self, outcome: Outcome) {
-        self.outcome.get_or_insert(outcome);
+    /// Stops accounting without counting the query, for a caller that counts it as failed
+    /// itself.
+    pub fn abandon(mut self) {
+        self.finished = true;
+        self.metrics.running(-1);
     }
-}
 
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let outcome = self.outcome.unwrap_or(Outcome::Cancelled);
+    /// Ends the accounting with `outcome` (the first call counts; later ones do nothing).
+    ///
+    /// The counts are taken here rather than on drop: a transport may hold a finished stream
+    /// until after the client has seen its end (tonic sends the gRPC trailers first), and a
+    /// scrape right after a query must see it.
+    pub fn finish(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         self.metrics
             .query(self.route, outcome, self.started.elapsed());
         let rows = self.rows.load(Ordering::Relaxed).min(self.row_cap);
@@ -130,8 +138,40 @@ impl Drop for Recorder {
     }
 }
 
-/// A byte stream that reports to a [`Recorder`]: bytes as they pass, `Ok` at its normal
-/// end, an error outcome on an error item.
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+/// An item of a [`RecordedStream`]: what it adds to the bytes sent.
+pub trait Payload {
+    /// Encoded bytes of this item on the wire.
+    fn wire_bytes(&self) -> u64;
+}
+
+impl Payload for bytes::Bytes {
+    fn wire_bytes(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// An error item of a [`RecordedStream`]: how the query ended.
+pub trait Failure {
+    /// The outcome of a query whose stream ends with this error.
+    fn outcome(&self) -> Outcome;
+}
+
+impl Failure for std::io::Error {
+    /// The result writers report every failure as an I/O error; by the time one surfaces the
+    /// response has started, so it is counted as ours.
+    fn outcome(&self) -> Outcome {
+        Outcome::InternalError
+    }
+}
+
+/// A result stream that reports to a [`Recorder`]: bytes as they pass, `Ok` at its normal
+/// end, the error's outcome on an error item.
 pub struct RecordedStream<S> {
     inner: S,
     recorder: Recorder,
@@ -144,11 +184,13 @@ impl<S> RecordedStream<S> {
     }
 }
 
-impl<S, E> futures::Stream for RecordedStream<S>
+impl<S, T, E> futures::Stream for RecordedStream<S>
 where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    S: futures::Stream<Item = Result<T, E>> + Unpin,
+    T: Payload,
+    E: Failure,
 {
-    type Item = Result<bytes::Bytes, E>;
+    type Item = Result<T, E>;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
@@ -157,12 +199,12 @@ where
         use std::task::Poll;
         let this = &mut *self;
         match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(b))) => {
-                this.recorder.bytes(b.len() as u64);
-                Poll::Ready(Some(Ok(b)))
+            Poll::Ready(Some(Ok(item))) => {
+                this.recorder.bytes(item.wire_bytes());
+                Poll::Ready(Some(Ok(item)))
             }
             Poll::Ready(Some(Err(e))) => {
-                this.recorder.finish(Outcome::InternalError);
+                this.recorder.finish(e.outcome());
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {

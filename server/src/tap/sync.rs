@@ -284,10 +284,9 @@ async fn start(
         let first = match stream.next().await {
             Some(Ok(b)) => Some(b),
             Some(Err(e)) => {
-                let e = QueryError::from_datafusion(e);
-                let mut recorder = recorder;
-                recorder.finish(Outcome::of_error(&e));
-                return Err(e.into());
+                // The error response is counted by `sync`, once.
+                recorder.abandon();
+                return Err(QueryError::from_datafusion(e).into());
             }
             None => None,
         };

@@ -124,3 +124,18 @@ fn hash_secret_makes_config_values() {
     .unwrap();
     assert!(parallax::auth::AuthSettings::from_section(&section).is_ok());
 }
+
+#[test]
+fn config_reference_is_the_docs_file() {
+    let (code, out, err) = parallax(&["config-reference"]);
+    assert_eq!(code, 0, "{err}");
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config-reference.md"),
+    )
+    .expect("docs/config-reference.md");
+    assert!(
+        out == docs,
+        "docs/config-reference.md differs from `parallax config-reference`"
+    );
+    assert!(out.contains("## `[admission]`"), "{out}");
+}

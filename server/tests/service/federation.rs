@@ -5,7 +5,7 @@
 //! PostgreSQL comes from Debian (`scripts/install-test-deps.sh`); without its binaries the
 //! PostgreSQL tests print a loud SKIPPED message and return.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -286,13 +286,31 @@ fn separation_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
     (2.0 * h.sqrt().min(1.0).asin()).to_degrees()
 }
 
-/// The loaded 2MASS-like table: expected crossmatch pairs (source_id, designation) within
-/// 1 arcsec and the number of rows.
+/// A row of `public.psc` as loaded.
+struct PscRow {
+    designation: String,
+    ra: f64,
+    dec: f64,
+    /// As PostgreSQL stores it (`real`).
+    j_m: f32,
+}
+
+/// A row of `public.obs`.
+struct ObsRow {
+    designation: String,
+    band: &'static str,
+    mag: f64,
+}
+
+/// The loaded 2MASS-like tables: expected crossmatch pairs (source_id, designation) within
+/// 1 arcsec, the rows of `psc` and of its observations `obs`.
 struct Loaded {
     pairs: BTreeSet<(i64, String)>,
     rows: usize,
     /// Rows with j_m < 12.25.
     bright: usize,
+    psc: Vec<PscRow>,
+    obs: Vec<ObsRow>,
 }
 
 /// Creates `public.psc` (a 2MASS point-source-like table): a counterpart within 0.8 arcsec
@@ -333,6 +351,7 @@ async fn load_twomass(c: &Cluster) -> Loaded {
     };
     let mut pairs = BTreeSet::new();
     let mut values = Vec::new();
+    let mut psc = Vec::new();
     let mut bright = 0;
     for (i, s) in sources.iter().enumerate() {
         // A deterministic spread of offsets and angles.
@@ -364,6 +383,12 @@ async fn load_twomass(c: &Cluster) -> Loaded {
             "('{designation}', {ra:.12}, {dec:.12}, {j_m}, {:.3}, 'AAA', '\\x00ff', '{{1,2}}')",
             j_m - 0.9
         ));
+        psc.push(PscRow {
+            designation,
+            ra: format!("{ra:.12}").parse().expect("ra"),
+            dec: format!("{dec:.12}").parse().expect("dec"),
+            j_m: j_m as f32,
+        });
     }
     let rows = values.len();
     for chunk in values.chunks(500) {
@@ -374,11 +399,57 @@ async fn load_twomass(c: &Cluster) -> Loaded {
         .await
         .expect("insert");
     }
+    let obs = load_observations(&db, &psc).await;
     Loaded {
         pairs,
         rows,
         bright,
+        psc,
+        obs,
     }
+}
+
+/// (Re)creates `public.obs`, observations of the `psc` sources: none for every fourth row,
+/// else one to three, in bands J, H and K.
+async fn load_observations(db: &tokio_postgres::Client, psc: &[PscRow]) -> Vec<ObsRow> {
+    db.batch_execute(
+        "DROP TABLE IF EXISTS public.obs;
+         CREATE TABLE public.obs (
+             designation text NOT NULL,
+             band text NOT NULL,
+             mag double precision NOT NULL,
+             epoch integer NOT NULL
+         );",
+    )
+    .await
+    .expect("create obs");
+    let mut obs = Vec::new();
+    let mut values = Vec::new();
+    for (k, row) in psc.iter().enumerate() {
+        for j in 0..k % 4 {
+            let band = ["J", "H", "K"][(k + j) % 3];
+            let mag = f64::from(row.j_m) + 0.25 * j as f64 - 0.5;
+            values.push(format!(
+                "('{}', '{band}', {mag}, {})",
+                row.designation,
+                2000 + (k + j) % 5
+            ));
+            obs.push(ObsRow {
+                designation: row.designation.clone(),
+                band,
+                mag,
+            });
+        }
+    }
+    for chunk in values.chunks(500) {
+        db.batch_execute(&format!(
+            "INSERT INTO public.obs VALUES {}",
+            chunk.join(",")
+        ))
+        .await
+        .expect("insert obs");
+    }
+    obs
 }
 
 /// Settings of a server over the demo catalogue plus the TOML `extra` (remote sources).
@@ -418,7 +489,7 @@ fn postgres_source(
     format!(
         "[[catalog.postgres]]\nname = \"{name}\"\nschema = \"{schema}\"\n\
          connection = \"{connection}\"\npassword_file = \"{}\"\n\
-         tables = [\"public.psc\", \"public.nosuch\"]\ntimeout = {timeout}\n\
+         tables = [\"public.psc\", \"public.obs\", \"public.nosuch\"]\ntimeout = {timeout}\n\
          description = \"2MASS-like test catalogue in PostgreSQL\"\n\
          [catalog.postgres.table.psc.columns.raj2000]\nunit = \"deg\"\nucd = \"pos.eq.ra;meta.main\"\n\
          [catalog.postgres.table.psc.columns.dej2000]\nunit = \"deg\"\nucd = \"pos.eq.dec;meta.main\"\n",
@@ -646,24 +717,25 @@ async fn bad_remote_input_gives_clear_errors() {
     let Some(s) = pg_setup() else { return };
     let started = Instant::now();
     // Wrong password: the server started anyway; queries name the source and the reason.
+    // A source that cannot be used is the service's problem, not the query's: 503.
     let (status, body) = query(s.addr, "SELECT * FROM badpw.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pgbad'"), "{body}");
     assert!(body.contains("password authentication failed"), "{body}");
     // Nothing listens: named, within the timeout.
     let (status, body) = query(s.addr, "SELECT * FROM down.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pgdown'"), "{body}");
     // A source that accepts connections but never answers: the timeout (1 s) names it.
     let t = Instant::now();
     let (status, body) = query(s.addr, "SELECT * FROM slow.psc", "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("remote source 'pgslow' did not answer within 1 s"),
         "{body}"
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    // A configured table that does not exist.
+    // A configured table that does not exist: the query's problem.
     let (status, body) = query(s.addr, "SELECT * FROM twomass.nosuch", "votable/td", None).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("has no table public.nosuch"), "{body}");
@@ -730,9 +802,14 @@ async fn postgres_stopped_mid_suite() {
     cluster.stop();
     let started = Instant::now();
     let (status, body) = query(addr, q, "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'pg2'"), "{body}");
     assert!(body.contains("unavailable"), "{body}");
+    // The same for a sub-query sent whole (a grouping).
+    let grouped = "SELECT designation, COUNT(*) AS n FROM archive.psc GROUP BY designation";
+    let (status, body) = query(addr, grouped, "votable/td", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("remote source 'pg2'"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10));
     // Queries that do not touch it keep working.
     let n = csv(addr, "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await;
@@ -741,6 +818,216 @@ async fn postgres_stopped_mid_suite() {
     // Back up: the next query uses it again.
     cluster.pg_ctl_start();
     assert_eq!(csv(addr, q).await.len(), 2);
+    assert_eq!(csv(addr, grouped).await.len(), 2);
+}
+
+/// The lines of PostgreSQL's statement log that contain `marker` (a constant only one test
+/// sends).
+fn logged(c: &Cluster, marker: &str) -> Vec<String> {
+    c.log()
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The physical plan of an ADQL query on an engine like the server's, as text.
+async fn plan_text(settings: &Settings, q: &str) -> String {
+    let (catalog, federation) = parallax::app::load_federated(settings)
+        .await
+        .expect("catalogue");
+    let engine = parallax::engine::Engine::new(catalog).expect("engine");
+    federation.register(engine.context()).expect("register");
+    let plan = engine.physical_plan(q).await.expect("plan");
+    displayable(plan.as_ref()).indent(true).to_string()
+}
+
+/// Observations per designation, for those with a `psc` row passing `keep`.
+fn observation_counts(loaded: &Loaded, keep: impl Fn(&PscRow) -> bool) -> BTreeMap<String, usize> {
+    let kept: BTreeSet<&str> = loaded
+        .psc
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r.designation.as_str())
+        .collect();
+    let mut n = BTreeMap::new();
+    for o in loaded
+        .obs
+        .iter()
+        .filter(|o| kept.contains(o.designation.as_str()))
+    {
+        *n.entry(o.designation.clone()).or_insert(0) += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_aggregate_of_postgres_tables_run_in_postgres() {
+    let Some(s) = pg_setup() else { return };
+    // `99.125` is in no other test's query: it finds this query's statement in the log.
+    let q = "SELECT o.band, COUNT(*) AS n, AVG(o.mag) AS mean_mag \
+             FROM twomass.psc AS t JOIN twomass.obs AS o ON o.designation = t.designation \
+             WHERE t.j_m < 12.25 AND o.mag < 99.125 GROUP BY o.band ORDER BY o.band";
+    let rows = csv(s.addr, q).await;
+
+    // The same computed here from the rows loaded.
+    let bright: BTreeSet<&str> = s
+        .loaded
+        .psc
+        .iter()
+        .filter(|r| f64::from(r.j_m) < 12.25)
+        .map(|r| r.designation.as_str())
+        .collect();
+    let mut want: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    for o in s
+        .loaded
+        .obs
+        .iter()
+        .filter(|o| bright.contains(o.designation.as_str()))
+    {
+        let e = want.entry(o.band).or_default();
+        e.0 += 1;
+        e.1 += o.mag;
+    }
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows.len(), want.len(), "{rows:?}");
+    for (row, (band, (n, sum))) in rows.iter().zip(&want) {
+        assert_eq!(
+            (row[0].as_str(), row[1].as_str()),
+            (*band, n.to_string().as_str())
+        );
+        let mean: f64 = row[2].parse().expect("mean");
+        let expected = sum / *n as f64;
+        assert!(
+            (mean - expected).abs() < 1e-9,
+            "{band}: {mean} vs {expected}"
+        );
+    }
+
+    // PostgreSQL ran one statement holding the join and the grouping.
+    let sent = logged(&s.cluster, "99.125");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    for part in [
+        "JOIN",
+        "GROUP BY",
+        "\"public\".\"psc\"",
+        "\"public\".\"obs\"",
+    ] {
+        assert!(sent[0].contains(part), "{part}: {}", sent[0]);
+    }
+    // The plan shows that SQL, and no local join or aggregate.
+    let text = plan_text(&s.settings, q).await;
+    assert!(
+        text.contains("RemoteScanExec: source=pg (postgres), sql=SELECT"),
+        "{text}"
+    );
+    assert!(text.contains("GROUP BY"), "{text}");
+    assert!(
+        !text.contains("HashJoinExec") && !text.contains("AggregateExec"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossmatch_with_postgres_subqueries() {
+    let Some(s) = pg_setup() else { return };
+    // An aggregated sub-query over two PostgreSQL tables, crossmatched with Gaia.
+    let q = "SELECT g.source_id, x.designation, x.n FROM gaiadr3.gaia_source AS g JOIN \
+             (SELECT t.designation, t.raj2000, t.dej2000, COUNT(*) AS n \
+              FROM twomass.psc AS t JOIN twomass.obs AS o ON o.designation = t.designation \
+              WHERE o.mag < 98.625 GROUP BY t.designation, t.raj2000, t.dej2000) AS x \
+             ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', x.raj2000, x.dej2000, 1.0/3600))";
+    let got: BTreeSet<(i64, String, usize)> = csv(s.addr, q)
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].parse().expect("id"),
+                r[1].clone(),
+                r[2].parse().expect("n"),
+            )
+        })
+        .collect();
+    let counts = observation_counts(&s.loaded, |_| true);
+    let want: BTreeSet<(i64, String, usize)> = s
+        .loaded
+        .pairs
+        .iter()
+        .filter_map(|(id, d)| counts.get(d).map(|n| (*id, d.clone(), *n)))
+        .collect();
+    assert!(want.len() > 500, "{}", want.len());
+    assert_eq!(got, want);
+    let sent = logged(&s.cluster, "98.625");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].contains("JOIN") && sent[0].contains("GROUP BY"),
+        "{}",
+        sent[0]
+    );
+
+    // A filtered and sorted sub-query of one table: the 300 brightest sources.
+    let q = "SELECT g.source_id, x.designation FROM gaiadr3.gaia_source AS g JOIN \
+             (SELECT TOP 300 designation, raj2000, dej2000 FROM twomass.psc \
+              WHERE j_m < 98.375 ORDER BY j_m, raj2000) AS x \
+             ON 1 = CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', x.raj2000, x.dej2000, 1.0/3600))";
+    let got: BTreeSet<(i64, String)> = csv(s.addr, q)
+        .await
+        .into_iter()
+        .map(|r| (r[0].parse().expect("id"), r[1].clone()))
+        .collect();
+    let mut by_j: Vec<&PscRow> = s.loaded.psc.iter().collect();
+    by_j.sort_by(|a, b| a.j_m.total_cmp(&b.j_m).then(a.ra.total_cmp(&b.ra)));
+    let top: BTreeSet<&str> = by_j[..300].iter().map(|r| r.designation.as_str()).collect();
+    let want: BTreeSet<(i64, String)> = s
+        .loaded
+        .pairs
+        .iter()
+        .filter(|(_, d)| top.contains(d.as_str()))
+        .cloned()
+        .collect();
+    assert!(want.len() > 50, "{}", want.len());
+    assert_eq!(got, want);
+    let sent = logged(&s.cluster, "98.375");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert!(
+        sent[0].contains("ORDER BY") && sent[0].contains("LIMIT 300"),
+        "{}",
+        sent[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallax_functions_over_postgres_tables_run_here() {
+    let Some(s) = pg_setup() else { return };
+    let q = "SELECT t.designation, o.n, \
+             DISTANCE(POINT('ICRS', t.raj2000, t.dej2000), POINT('ICRS', 0, 0)) AS d \
+             FROM twomass.psc AS t JOIN \
+             (SELECT designation, COUNT(*) AS n FROM twomass.obs WHERE mag < 97.375 \
+              GROUP BY designation) AS o ON o.designation = t.designation \
+             WHERE t.j_m < 9";
+    let rows = csv(s.addr, q).await;
+    let counts = observation_counts(&s.loaded, |r| f64::from(r.j_m) < 9.0);
+    assert!(counts.len() > 20, "{}", counts.len());
+    assert_eq!(rows.len(), counts.len(), "{rows:?}");
+    let psc: HashMap<&str, &PscRow> = s
+        .loaded
+        .psc
+        .iter()
+        .map(|r| (r.designation.as_str(), r))
+        .collect();
+    for r in &rows {
+        assert_eq!(r[1], counts[&r[0]].to_string(), "{r:?}");
+        let p = psc[r[0].as_str()];
+        let d: f64 = r[2].parse().expect("distance");
+        let want = separation_deg(p.ra, p.dec, 0.0, 0.0);
+        assert!((d - want).abs() < 1e-9, "{r:?}: {want}");
+    }
+    // The join and the aggregate ran in PostgreSQL; DISTANCE ran here.
+    let sent = logged(&s.cluster, "97.375");
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    let sql = sent[0].to_lowercase();
+    assert!(sql.contains("join") && sql.contains("group by"), "{sql}");
+    assert!(!sql.contains("distance") && !sql.contains("point"), "{sql}");
 }
 
 /// Writes a Parquet table of (source_id, period) for `ids`.
@@ -789,7 +1076,7 @@ async fn join_with_a_table_of_another_parallax_over_flight_sql() {
     let settings = settings_with(&format!(
         "[[catalog.flightsql]]\nname = \"node2\"\nurl = \"{url}\"\ntables = [\"survey.periods\"]\ntimeout = 3\n"
     ));
-    let (addr, _) = start_server(settings);
+    let (addr, _) = start_server(settings.clone());
 
     let q = "SELECT g.source_id, p.period FROM gaiadr3.gaia_source AS g \
              JOIN node2.periods AS p ON g.source_id = p.source_id WHERE p.period > 2.0";
@@ -817,11 +1104,42 @@ async fn join_with_a_table_of_another_parallax_over_flight_sql() {
     .await;
     assert_eq!(m, vec![vec!["d".to_string(), "time.period".to_string()]]);
 
+    // An aggregate over the remote table runs at the other node, in its SQL dialect.
+    let aq = "SELECT COUNT(*) AS n, AVG(period) AS mean, MAX(source_id) AS top \
+              FROM node2.periods WHERE period > 2.0";
+    let a = csv(addr, aq).await;
+    let long: Vec<(i64, f64)> = periods
+        .iter()
+        .filter(|(_, p)| **p > 2.0)
+        .map(|(id, p)| (*id, *p))
+        .collect();
+    let mean = long.iter().map(|(_, p)| p).sum::<f64>() / long.len() as f64;
+    assert_eq!(a[0][0], long.len().to_string());
+    assert!(
+        (a[0][1].parse::<f64>().expect("mean") - mean).abs() < 1e-9,
+        "{a:?}"
+    );
+    assert_eq!(
+        a[0][2],
+        long.iter()
+            .map(|(id, _)| id)
+            .max()
+            .expect("ids")
+            .to_string()
+    );
+    let text = plan_text(&settings, aq).await;
+    assert!(
+        text.contains("RemoteScanExec: source=node2 (flightsql), sql=SELECT")
+            && text.contains("avg(")
+            && !text.contains("AggregateExec"),
+        "{text}"
+    );
+
     // The remote process goes away: queries touching it fail naming it; others work.
     remote.kill();
     let started = Instant::now();
     let (status, body) = query(addr, q, "votable/td", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert!(body.contains("remote source 'node2'"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10));
     let n = csv(addr, "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source").await;

@@ -17,7 +17,7 @@ use tonic::transport::Channel;
 
 use crate::common::{client, fixture};
 
-async fn connect(addr: &str, lang: Option<&str>) -> FlightSqlServiceClient<Channel> {
+pub(crate) async fn connect(addr: &str, lang: Option<&str>) -> FlightSqlServiceClient<Channel> {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()

@@ -3,16 +3,30 @@
 //! zero), plus a bounded workshop load.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::CommandGetDbSchemas;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::{FlightData, FlightInfo, decode::FlightRecordBatchStream};
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use futures::TryStreamExt;
 use parallax::config::{Overrides, Settings};
+use tonic::transport::Channel;
 
 use crate::common::{SOURCES, client, fixture, start_server};
 
 /// Starts a server over the shared demo catalogue with extra config `text` (and `[jobs]`
 /// keys `jobs`); its base URL.
 fn server_with_jobs(jobs_keys: &str, text: &str) -> String {
+    start(jobs_keys, text).0
+}
+
+/// Starts a server as [`server_with_jobs`] does; its base URL and Flight SQL address.
+fn start(jobs_keys: &str, text: &str) -> (String, Option<SocketAddr>) {
     let f = fixture();
     let jobs = tempfile::tempdir().expect("tempdir").keep();
     let text = format!(
@@ -30,8 +44,8 @@ fn server_with_jobs(jobs_keys: &str, text: &str) -> String {
         },
     )
     .expect("settings");
-    let (addr, _) = start_server(settings);
-    format!("http://{addr}")
+    let (addr, flight) = start_server(settings);
+    (format!("http://{addr}"), flight)
 }
 
 fn server(text: &str) -> String {
@@ -82,6 +96,13 @@ async fn metrics_count_a_known_run() {
     }
     let r = sync(&base, "SELECT TOP 5 source_id FRM gaiadr3.gaia_source").await;
     assert_eq!(r.status().as_u16(), 400);
+    // An error in the first batch (planning succeeded) counts once too.
+    let r = sync(
+        &base,
+        "SELECT TOP 1 source_id / (source_id - source_id) AS x FROM gaiadr3.gaia_source",
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 400);
     let m = scrape(&base).await;
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no sample {k}"));
     assert_eq!(
@@ -90,7 +111,7 @@ async fn metrics_count_a_known_run() {
     );
     assert_eq!(
         get("parallax_queries_total{route=\"sync\",outcome=\"user_error\"}"),
-        1.0
+        2.0
     );
     assert_eq!(
         get("parallax_queries_total{route=\"sync\",outcome=\"rejected\"}"),
@@ -98,11 +119,11 @@ async fn metrics_count_a_known_run() {
     );
     assert_eq!(
         get("parallax_query_duration_seconds_count{route=\"sync\"}"),
-        4.0
+        5.0
     );
     assert_eq!(
         get("parallax_query_duration_seconds_bucket{route=\"sync\",le=\"+Inf\"}"),
-        4.0
+        5.0
     );
     assert_eq!(get("parallax_result_rows_total{route=\"sync\"}"), 13.0);
     assert_eq!(
@@ -110,7 +131,7 @@ async fn metrics_count_a_known_run() {
         bytes as f64
     );
     assert_eq!(get("parallax_cache_hits_total"), 1.0);
-    assert_eq!(get("parallax_cache_misses_total"), 2.0);
+    assert_eq!(get("parallax_cache_misses_total"), 3.0);
     assert_eq!(get("parallax_cache_entries"), 2.0);
     assert_eq!(get("parallax_queries_running"), 0.0);
     assert!(get("parallax_parquet_metadata_cache_entries") >= 1.0);
@@ -137,6 +158,141 @@ async fn metrics_count_a_known_run() {
         assert!(Instant::now() < deadline, "job did not complete: {m:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs a ticket with the raw Flight client: the query id from the response metadata (a
+/// statement has one), the rows, and the bytes of the Flight data messages received.
+async fn do_get_counted(
+    c: &mut FlightSqlServiceClient<Channel>,
+    info: FlightInfo,
+) -> (Option<String>, usize, usize) {
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let resp = c.inner_mut().do_get(ticket).await.expect("do_get");
+    let qid = resp
+        .metadata()
+        .get("x-parallax-query-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let messages: Vec<FlightData> = resp.into_inner().try_collect().await.expect("stream");
+    let bytes = messages
+        .iter()
+        .map(|m| m.data_header.len() + m.data_body.len() + m.app_metadata.len())
+        .sum();
+    let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
+        futures::stream::iter(messages.into_iter().map(Ok)),
+    )
+    .try_collect()
+    .await
+    .expect("decode");
+    (qid, batches.iter().map(RecordBatch::num_rows).sum(), bytes)
+}
+
+#[tokio::test]
+async fn flight_sql_queries_are_counted() {
+    let (base, flight) = start("", "[flight]\nlisten = \"127.0.0.1:0\"\n");
+    let flight = flight.expect("Flight SQL address").to_string();
+    let mut adql = crate::flight::connect(&flight, None).await;
+    let mut sql = crate::flight::connect(&flight, Some("sql")).await;
+    let mut ids = Vec::new();
+    let (mut rows, mut bytes) = (0, 0);
+    // An ADQL statement, a SQL statement and a SQL prepared statement with a parameter.
+    let infos = vec![
+        adql.execute(
+            "SELECT TOP 5 source_id FROM gaiadr3.gaia_source ORDER BY source_id".into(),
+            None,
+        )
+        .await
+        .expect("adql"),
+        sql.execute(
+            "SELECT source_id, ra FROM gaiadr3.gaia_source ORDER BY source_id LIMIT 4".into(),
+            None,
+        )
+        .await
+        .expect("sql"),
+        {
+            let mut p = sql
+                .prepare(
+                    "SELECT source_id FROM gaiadr3.gaia_source WHERE source_id > $1 \
+                     ORDER BY source_id LIMIT 3"
+                        .into(),
+                    None,
+                )
+                .await
+                .expect("prepare");
+            let param = Arc::new(Int64Array::from(vec![0_i64])) as ArrayRef;
+            p.set_parameters(RecordBatch::try_from_iter([("p", param)]).unwrap())
+                .unwrap();
+            p.execute().await.expect("prepared")
+        },
+    ];
+    for info in infos {
+        let (qid, r, b) = do_get_counted(&mut adql, info).await;
+        ids.push(qid.expect("query id"));
+        rows += r;
+        bytes += b;
+    }
+    assert_eq!(rows, 12);
+    // A catalogue command is not a query.
+    let info = adql
+        .get_db_schemas(CommandGetDbSchemas::default())
+        .await
+        .expect("schemas");
+    assert_eq!(do_get_counted(&mut adql, info).await.0, None);
+    // A syntax error fails at GetFlightInfo, with its query id in the error metadata.
+    let e = adql
+        .execute(
+            "SELECT TOP 5 source_id FRM gaiadr3.gaia_source".into(),
+            None,
+        )
+        .await
+        .expect_err("syntax error");
+    let FlightError::Tonic(status) = e else {
+        panic!("not a gRPC status: {e}");
+    };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    ids.push(
+        status
+            .metadata()
+            .get("x-parallax-query-id")
+            .expect("query id")
+            .to_str()
+            .unwrap()
+            .to_string(),
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "one query id per query: {ids:?}");
+    assert!(ids.iter().all(|q| q.starts_with('q')), "{ids:?}");
+
+    let m = scrape(&base).await;
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no sample {k}"));
+    let flight_total = |outcome: &str| {
+        get(&format!(
+            "parallax_queries_total{{route=\"flight\",outcome=\"{outcome}\"}}"
+        ))
+    };
+    assert_eq!(flight_total("ok"), 3.0);
+    assert_eq!(flight_total("user_error"), 1.0);
+    for other in ["resource_error", "internal_error", "rejected", "cancelled"] {
+        assert_eq!(flight_total(other), 0.0, "{other}");
+    }
+    assert_eq!(
+        get("parallax_query_duration_seconds_count{route=\"flight\"}"),
+        4.0
+    );
+    assert_eq!(
+        get("parallax_query_duration_seconds_bucket{route=\"flight\",le=\"+Inf\"}"),
+        4.0
+    );
+    assert_eq!(get("parallax_result_rows_total{route=\"flight\"}"), 12.0);
+    assert_eq!(
+        get("parallax_result_bytes_total{route=\"flight\"}"),
+        bytes as f64
+    );
+    assert_eq!(get("parallax_queries_running"), 0.0);
+    assert_eq!(
+        get("parallax_queries_total{route=\"sync\",outcome=\"ok\"}"),
+        0.0
+    );
 }
 
 #[tokio::test]
