@@ -12,7 +12,7 @@ use ballista_core::serde::protobuf::CancelJobParams;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::Result;
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::protobuf::LogicalPlanNode;
@@ -108,6 +108,21 @@ pub fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     None
 }
 
+/// Whether a job's error is the gRPC connection to the scheduler breaking (rather than the
+/// query failing).
+fn lost_connection(e: &DataFusionError) -> bool {
+    let text = e.to_string();
+    [
+        "h2 protocol error",
+        "transport error",
+        "broken pipe",
+        "Connection refused",
+        "connection reset",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
 /// A result stream of a Ballista job that cancels the job when dropped before its end.
 pub struct JobStream {
     inner: SendableRecordBatchStream,
@@ -137,10 +152,28 @@ impl Stream for JobStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = self.inner.as_mut().poll_next(cx);
-        if let Poll::Ready(None) = &item {
-            self.finished = true;
+        match item {
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) if lost_connection(&e) => {
+                // The scheduler went away (crashed or restarted): say so, as "unavailable"
+                // (HTTP 503), rather than with the gRPC transport's words.
+                let msg = format!(
+                    "lost the connection to the Ballista scheduler at {} while the query ran \
+                     ({}); run it again once the cluster is back",
+                    self.scheduler.url(),
+                    e.find_root()
+                );
+                self.finished = true;
+                Poll::Ready(Some(Err(DataFusionError::IoError(std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    msg,
+                )))))
+            }
+            other => other,
         }
-        item
     }
 }
 

@@ -484,3 +484,58 @@ async fn unreachable_scheduler_is_a_clear_error() {
     assert!(matches!(err, QueryError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("unreachable"), "{err}");
 }
+
+/// A scheduler restart: the query running on the cluster fails with a clear error within a
+/// bounded time (no hung job), the executors register with the new scheduler on the same
+/// address, and the front end's next query succeeds without restarting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_restart() {
+    let mut cluster = Cluster::start(1);
+    let listen = cluster.url.trim_start_matches("df://").to_string();
+    let engine = Arc::new(cluster.engine().await);
+    let query = "SELECT MOD(a.source_id, 7) AS k, COUNT(*) AS n FROM gaiadr3.gaia_source AS a \
+                 JOIN gaiadr3.gaia_source AS b ON MOD(a.source_id, 40) = MOD(b.source_id, 40) \
+                 WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 20 \
+                 GROUP BY MOD(a.source_id, 7) ORDER BY k";
+    let run = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { rows(&engine, query).await }
+    });
+    let t0 = Instant::now();
+    while !cluster.executors[0].log().contains("Execute task") {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no task started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.scheduler.kill();
+    let killed = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the query hangs after the scheduler died")
+        .unwrap();
+    let err = result.expect_err("a query whose scheduler died cannot succeed");
+    eprintln!(
+        "scheduler restart: the running query failed {:.1} s after the scheduler died: {err}",
+        killed.elapsed().as_secs_f64()
+    );
+    assert!(matches!(err, QueryError::Unavailable(_)), "{err:?}");
+    assert!(
+        err.to_string().contains(&cluster.url),
+        "the error names the scheduler: {err}"
+    );
+    // A new scheduler on the same address: the executor registers again at its next
+    // heartbeat, and the same front end runs queries on it.
+    let (scheduler, _) = Proc::start(
+        &["scheduler", "--listen", &listen, "--executor-timeout", "6"],
+        "parallax: scheduler on ",
+    );
+    cluster.scheduler = scheduler;
+    cluster.wait_for_executors(1);
+    let local = local_engine().await;
+    let count = "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE phot_g_mean_mag < 15";
+    assert_eq!(
+        rows(&engine, count)
+            .await
+            .expect("a query after the restart"),
+        rows(&local, count).await.unwrap()
+    );
+}
