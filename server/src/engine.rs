@@ -648,11 +648,42 @@ fn sql_error(e: DataFusionError) -> QueryError {
     }
 }
 
+/// DataFusion's own physical planning (the Ballista client session plans for the cluster).
+#[derive(Debug)]
+struct InProcess;
+
+#[async_trait::async_trait]
+impl datafusion::execution::context::QueryPlanner for InProcess {
+    async fn create_physical_plan(
+        &self,
+        plan: &LogicalPlan,
+        state: &dyn datafusion::catalog::Session,
+    ) -> datafusion::common::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::physical_planner::PhysicalPlanner;
+        datafusion::physical_planner::DefaultPhysicalPlanner::default()
+            .create_physical_plan(plan, state)
+            .await
+    }
+}
+
 async fn start(
     ctx: &SessionContext,
     plan: LogicalPlan,
     scheduler: Option<&Arc<Scheduler>>,
 ) -> Result<QueryResult, QueryError> {
+    // Remote (federated) tables are read by the front end: Ballista's executors have no
+    // connection to those sources, so such a query runs here, in process.
+    let local;
+    let (ctx, scheduler) = match scheduler {
+        Some(_) if crate::federation::touches_remote(&plan) => {
+            let state = datafusion::execution::SessionStateBuilder::new_from_existing(ctx.state())
+                .with_query_planner(Arc::new(InProcess))
+                .build();
+            local = SessionContext::new_with_state(state);
+            (&local, None)
+        }
+        other => (ctx, other),
+    };
     if let Some(s) = scheduler {
         s.check().await.map_err(QueryError::Unavailable)?;
     }

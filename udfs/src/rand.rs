@@ -25,7 +25,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          generator); the order of rows across parallel partitions is not defined, so fix it \
          with ORDER BY in a subquery if it matters. With a seed that varies per row the value is \
          a pure function of that row's seed. A NULL seed gives NULL.",
-        "rand([seed])",
+        "random([seed]), also named rand([seed])",
     )
     .with_argument("seed", "Optional integer (or number) seed.")
     .with_sql_example("```sql\n> SELECT rand(42) FROM t;\n0.7415648787718233\n...\n```")

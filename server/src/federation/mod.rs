@@ -448,3 +448,24 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     parts.join(": ")
 }
+
+/// Whether a logical plan reads a table of a remote source (sub-queries included). In
+/// Ballista mode such a query runs in the front end: the cluster's executors have no
+/// connection to the remote sources.
+pub fn touches_remote(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::LogicalPlan;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+            && (provider.downcast_ref::<scan::RemoteTable>().is_some()
+                || provider.downcast_ref::<subquery::RemoteQuery>().is_some())
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}

@@ -539,3 +539,72 @@ async fn scheduler_restart() {
         rows(&local, count).await.unwrap()
     );
 }
+
+/// Federation in Ballista mode: a query joining a catalogue table with a table of another
+/// Parallax (over Flight SQL) runs in the front end (executors cannot reach remote sources)
+/// and gives the answer of a front end in local mode; catalogue-only queries still go to the
+/// cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federated_queries_in_ballista_mode() {
+    let cluster = Cluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let node2 = Server::start(
+        &dir.path().join("node2"),
+        "[flight]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let remote = format!(
+        "[[catalog.flightsql]]\nname = \"node2\"\nurl = \"{}\"\ntables = [\"gaiadr3.gaia_source\"]\ntimeout = 5\n",
+        node2.flight.clone().expect("flight url")
+    );
+    let cluster_front = Server::start(
+        &dir.path().join("front"),
+        &format!(
+            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n{remote}",
+            cluster.url
+        ),
+    );
+    let local_front = Server::start(&dir.path().join("local"), &remote);
+    let query = "SELECT COUNT(*) AS n, ROUND(AVG(r.phot_g_mean_mag), 9) AS g \
+                 FROM gaiadr3.gaia_source AS l JOIN node2.gaia_source AS r \
+                 ON l.source_id = r.source_id WHERE r.phot_g_mean_mag < 16";
+    let run = |base: String| async move {
+        let (status, _, body) = post(
+            &format!("{base}/sync"),
+            &[("LANG", "ADQL"), ("QUERY", query), ("FORMAT", "csv")],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let jobs_before = cluster.scheduler.log().matches("Job queued").count();
+    let on_cluster = run(cluster_front.base.clone()).await;
+    let in_process = run(local_front.base.clone()).await;
+    assert_eq!(on_cluster, in_process);
+    assert!(
+        on_cluster
+            .lines()
+            .nth(1)
+            .is_some_and(|l| !l.starts_with("0,")),
+        "{on_cluster}"
+    );
+    assert_eq!(
+        cluster.scheduler.log().matches("Job queued").count(),
+        jobs_before,
+        "a federated query was sent to the cluster"
+    );
+    // A catalogue-only query from the same front end runs on the cluster.
+    let (status, _, body) = post(
+        &format!("{}/sync", cluster_front.base),
+        &[
+            ("LANG", "ADQL"),
+            (
+                "QUERY",
+                "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE phot_g_mean_mag < 16",
+            ),
+            ("FORMAT", "csv"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(cluster.scheduler.log().matches("Job queued").count() > jobs_before);
+}
