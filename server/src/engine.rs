@@ -27,6 +27,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use parallax_adql::AdqlError;
 use parallax_catalog::Catalog;
@@ -699,7 +700,28 @@ async fn start(
     let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task_ctx)
         .map_err(QueryError::from_datafusion)?;
     if let Some(s) = scheduler {
-        stream = Box::pin(JobStream::new(stream, physical, Arc::clone(s)));
+        let before = s.executors().await.ok();
+        let mut job = JobStream::new(stream, physical, Arc::clone(s));
+        // The first batch comes once the Ballista job has finished. Ballista 55 re-runs the
+        // work of an executor that died, and in our fault tests the re-run sometimes counted
+        // rows twice: a result computed while the cluster lost an executor is not trusted.
+        let first = futures::StreamExt::next(&mut job).await;
+        if let (Some(before), Ok(after)) = (before, s.executors().await)
+            && after < before
+        {
+            return Err(QueryError::Unavailable(format!(
+                "{} of the {before} executors of the Ballista cluster at {} stopped while the \
+                 query ran; its result was discarded (work re-run after an executor is lost \
+                 can be counted twice in Ballista 55): run the query again",
+                before - after,
+                s.url()
+            )));
+        }
+        let schema = datafusion::execution::RecordBatchStream::schema(&job);
+        stream = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::StreamExt::chain(futures::stream::iter(first), job),
+        ));
     }
     let schema = stream.schema();
     let columns = schema

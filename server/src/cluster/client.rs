@@ -78,6 +78,15 @@ impl Scheduler {
         Ok(text.trim().to_string())
     }
 
+    /// How many executors the scheduler has registered (from its readiness line).
+    pub async fn executors(&self) -> std::result::Result<usize, String> {
+        let line = self.readiness().await?;
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("unexpected readiness line from the scheduler: {line}"))
+    }
+
     /// Asks the scheduler to cancel a job (its running tasks stop on the executors).
     pub async fn cancel(&self, job_id: &str) -> std::result::Result<(), String> {
         let endpoint = tonic::transport::Endpoint::from_shared(self.http())
