@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark: a mahalanobis template search and a self-crossmatch, in process and on a local
 # Ballista cluster with one and then two executors (all started from the same `parallax`
-# binary as plain processes). Usage: scripts/bench-cluster.sh [PARALLAX_BINARY] [SOURCES]
+# binary as plain processes). Usage:
+#   scripts/bench-cluster.sh [PARALLAX_BINARY] [XMATCH_SOURCES] [DEMO_SOURCES]
+# (DEMO_SOURCES: the demo catalogue, a tenth of which has XP spectra; default XMATCH_SOURCES)
 set -euo pipefail
 BIN=${1:-${CARGO_TARGET_DIR:-$HOME/.cache/parallax-target}/release/parallax}
 SOURCES=${2:-1000000}
+DEMO=${3:-$SOURCES}
 WORK=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$WORK"
 pids=()
@@ -40,9 +43,9 @@ wait_ready() {
 
 start_executor 1; wait_ready 1
 echo "== 1 executor"
-"$BIN" bench --suite cluster --data-dir "$WORK/data" --demo-sources "$SOURCES" \
+"$BIN" bench --suite cluster --data-dir "$WORK/data" --demo-sources "$DEMO" \
   --xmatch-sources "$SOURCES" --xmatch-radii 5 --ballista "$URL"
 start_executor 2; wait_ready 2
 echo "== 2 executors"
-"$BIN" bench --suite cluster --data-dir "$WORK/data" --demo-sources "$SOURCES" \
+"$BIN" bench --suite cluster --data-dir "$WORK/data" --demo-sources "$DEMO" \
   --xmatch-sources "$SOURCES" --xmatch-radii 5 --ballista "$URL"
