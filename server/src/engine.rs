@@ -685,9 +685,12 @@ async fn start(
         }
         other => (ctx, other),
     };
-    if let Some(s) = scheduler {
-        s.check().await.map_err(QueryError::Unavailable)?;
-    }
+    // In Ballista mode: the scheduler must answer (within a deadline), and how many executors
+    // it has is compared with the count once the job is done (below).
+    let executors_before = match scheduler {
+        Some(s) => Some(s.executors().await.map_err(QueryError::Unavailable)?),
+        None => None,
+    };
     let df = ctx
         .execute_logical_plan(plan)
         .await
@@ -699,14 +702,13 @@ async fn start(
         .map_err(QueryError::from_datafusion)?;
     let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task_ctx)
         .map_err(QueryError::from_datafusion)?;
-    if let Some(s) = scheduler {
-        let before = s.executors().await.ok();
+    if let (Some(s), Some(before)) = (scheduler, executors_before) {
         let mut job = JobStream::new(stream, physical, Arc::clone(s));
         // The first batch comes once the Ballista job has finished. Ballista 55 re-runs the
         // work of an executor that died, and in our fault tests the re-run sometimes counted
         // rows twice: a result computed while the cluster lost an executor is not trusted.
         let first = futures::StreamExt::next(&mut job).await;
-        if let (Some(before), Ok(after)) = (before, s.executors().await)
+        if let Ok(after) = s.executors().await
             && after < before
         {
             return Err(QueryError::Unavailable(format!(

@@ -200,6 +200,17 @@ impl Cluster {
     }
 }
 
+/// `parallax serve` in Ballista mode on `cluster`, with `extra` appended to its config.
+fn front_end(cluster: &Cluster, jobs: &std::path::Path, extra: &str) -> Server {
+    Server::start(
+        jobs,
+        &format!(
+            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n{extra}",
+            cluster.url
+        ),
+    )
+}
+
 /// The in-process engine over the same catalogue.
 async fn local_engine() -> Engine {
     let f = fixture();
@@ -259,13 +270,7 @@ fn ticks(pid: u32) -> u64 {
 async fn udf_batches_run_in_the_executors() {
     let cluster = Cluster::start(2);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("jobs"),
-        &format!(
-            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n",
-            cluster.url
-        ),
-    );
+    let server = front_end(&cluster, &dir.path().join("jobs"), "");
     let query = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
                  ON MOD(a.source_id, 50) = MOD(b.source_id, 50) \
                  WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 10";
@@ -386,13 +391,7 @@ async fn executor_killed_mid_query() {
 async fn abort_frees_the_executors() {
     let cluster = Cluster::start(2);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("jobs"),
-        &format!(
-            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n",
-            cluster.url
-        ),
-    );
+    let server = front_end(&cluster, &dir.path().join("jobs"), "");
     let endless = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
                    ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
                    WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
@@ -557,13 +556,7 @@ async fn federated_queries_in_ballista_mode() {
         "[[catalog.flightsql]]\nname = \"node2\"\nurl = \"{}\"\ntables = [\"gaiadr3.gaia_source\"]\ntimeout = 5\n",
         node2.flight.clone().expect("flight url")
     );
-    let cluster_front = Server::start(
-        &dir.path().join("front"),
-        &format!(
-            "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n{remote}",
-            cluster.url
-        ),
-    );
+    let cluster_front = front_end(&cluster, &dir.path().join("front"), &remote);
     let local_front = Server::start(&dir.path().join("local"), &remote);
     let query = "SELECT COUNT(*) AS n, ROUND(AVG(r.phot_g_mean_mag), 9) AS g \
                  FROM gaiadr3.gaia_source AS l JOIN node2.gaia_source AS r \
