@@ -37,6 +37,22 @@ pub(crate) fn settings(data_dir: PathBuf) -> Settings {
     .expect("settings")
 }
 
+/// Settings from a whole config file `text` (paths relative to `config_dir`) over the
+/// shared demo catalogue.
+pub(crate) fn settings_from_toml(text: &str, config_dir: PathBuf) -> Settings {
+    let file: parallax::config::ConfigFile = toml::from_str(text).expect("config");
+    Settings::from_file(
+        file,
+        "test",
+        config_dir,
+        Overrides {
+            data_dir: Some(fixture().data_dir.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("settings")
+}
+
 /// Starts (once) the server on a fresh demo catalogue and returns where it listens.
 pub(crate) fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -93,17 +109,7 @@ pub(crate) fn restricted() -> &'static Fixture {
             parallax::auth::hash_password("alice-pw"),
             parallax::auth::hash_password("bob-pw"),
         );
-        let file: parallax::config::ConfigFile = toml::from_str(&text).expect("config");
-        let settings = Settings::from_file(
-            file,
-            "test",
-            PathBuf::from("."),
-            Overrides {
-                data_dir: Some(f.data_dir.clone()),
-                ..Default::default()
-            },
-        )
-        .expect("settings");
+        let settings = settings_from_toml(&text, PathBuf::from("."));
         let (addr, flight) = start_server(settings);
         Fixture {
             addr,

@@ -16,7 +16,7 @@ use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::displayable;
-use parallax::config::{ConfigFile, Overrides, Settings};
+use parallax::config::Settings;
 
 use crate::common::{SOURCES, client, fixture, read, start_server};
 use crate::process::Server;
@@ -454,20 +454,9 @@ async fn load_observations(db: &tokio_postgres::Client, psc: &[PscRow]) -> Vec<O
 
 /// Settings of a server over the demo catalogue plus the TOML `extra` (remote sources).
 fn settings_with(extra: &str) -> Settings {
-    let f = fixture();
     let text = format!("[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n{extra}");
-    let file: ConfigFile = toml::from_str(&text).expect("config");
     let jobs = tempfile::tempdir().expect("jobs").keep();
-    let mut s = Settings::from_file(
-        file,
-        "federation test",
-        PathBuf::from("/"),
-        Overrides {
-            data_dir: Some(f.data_dir.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("settings");
+    let mut s = crate::common::settings_from_toml(&text, PathBuf::from("/"));
     s.jobs.dir = jobs;
     s
 }

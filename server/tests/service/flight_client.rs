@@ -13,7 +13,6 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::ipc::reader::StreamReader;
 use futures::TryStreamExt;
-use parallax::config::{ConfigFile, Overrides, Settings};
 use parallax_flight_client::{Client, ClientError, ConnectOptions, Credentials, Lang};
 use tonic::Code;
 
@@ -387,17 +386,7 @@ fn secured() -> &'static Secured {
             parallax::auth::hash_password("alice-pw"),
             parallax::auth::hash_password("bob-pw"),
         );
-        let file: ConfigFile = toml::from_str(&text).expect("config");
-        let settings = Settings::from_file(
-            file,
-            "test",
-            dir.clone(),
-            Overrides {
-                data_dir: Some(fixture().data_dir.clone()),
-                ..Default::default()
-            },
-        )
-        .expect("settings");
+        let settings = crate::common::settings_from_toml(&text, dir.clone());
         let (http, flight) = start_server(settings);
         Secured {
             http: format!("http://{http}/tap"),

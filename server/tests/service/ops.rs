@@ -14,7 +14,6 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{FlightData, FlightInfo, decode::FlightRecordBatchStream};
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use futures::TryStreamExt;
-use parallax::config::{Overrides, Settings};
 use tonic::transport::Channel;
 
 use crate::common::{SOURCES, client, fixture, start_server};
@@ -27,23 +26,12 @@ fn server_with_jobs(jobs_keys: &str, text: &str) -> String {
 
 /// Starts a server as [`server_with_jobs`] does; its base URL and Flight SQL address.
 fn start(jobs_keys: &str, text: &str) -> (String, Option<SocketAddr>) {
-    let f = fixture();
     let jobs = tempfile::tempdir().expect("tempdir").keep();
     let text = format!(
         "[server]\nhttp = \"127.0.0.1:0\"\n[demo]\nsources = {SOURCES}\n[jobs]\ndir = \"{}\"\n{jobs_keys}\n{text}",
         jobs.display()
     );
-    let file: parallax::config::ConfigFile = toml::from_str(&text).expect("config");
-    let settings = Settings::from_file(
-        file,
-        "test",
-        PathBuf::from("."),
-        Overrides {
-            data_dir: Some(f.data_dir.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("settings");
+    let settings = crate::common::settings_from_toml(&text, PathBuf::from("."));
     let (addr, flight) = start_server(settings);
     (format!("http://{addr}"), flight)
 }
