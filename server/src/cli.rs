@@ -116,6 +116,10 @@ pub struct SchedulerArgs {
     /// Seconds a job may wait with no executor alive before it fails.
     #[arg(long, default_value_t = 30)]
     pub no_executors_grace: u64,
+    /// Testing aid: claim this Parallax version instead of the real one (for the tests of a
+    /// cluster whose processes run different versions).
+    #[arg(long, hide = true)]
+    pub test_pretend_version: Option<String>,
 }
 
 /// `parallax executor`.
@@ -147,6 +151,10 @@ pub struct ExecutorArgs {
     /// --executor-timeout).
     #[arg(long, default_value_t = 2)]
     pub heartbeat_interval: u64,
+    /// Testing aid: claim this Parallax version instead of the real one (for the tests of a
+    /// cluster whose processes run different versions).
+    #[arg(long, hide = true)]
+    pub test_pretend_version: Option<String>,
 }
 
 /// `parallax bench --suite`.
@@ -259,6 +267,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Scheduler(a) => {
+            if let Some(v) = a.test_pretend_version {
+                crate::cluster::version::pretend(v);
+            }
             let listen = a.listen.parse().map_err(|_| {
                 anyhow::anyhow!(
                     "--listen: '{}' is not an address like 127.0.0.1:50050",
@@ -275,6 +286,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Executor(a) => {
+            if let Some(v) = a.test_pretend_version {
+                crate::cluster::version::pretend(v);
+            }
             crate::cluster::run_executor(crate::cluster::ExecutorOptions {
                 scheduler: a.scheduler,
                 bind_host: a.bind_host,

@@ -67,6 +67,10 @@ pub enum QueryError {
     /// A bug or an I/O failure on our side; details go to the log only.
     #[error("internal error")]
     Internal(String),
+    /// A bug: code panicked while planning or running the query (here or on a Ballista
+    /// executor). The panic message is shown: it names what failed. HTTP 500.
+    #[error("internal error (a bug in Parallax; please report it with the query): {0}")]
+    Bug(String),
 }
 
 /// Why the engine could not be built.
@@ -91,12 +95,30 @@ impl QueryError {
             QueryError::Unavailable(_) => false,
             QueryError::Sql(_) => true,
             QueryError::Internal(_) => false,
+            QueryError::Bug(_) => false,
         }
     }
 
     /// Classifies an error raised by DataFusion during execution.
     pub fn from_datafusion(e: DataFusionError) -> Self {
+        use crate::cluster::{failure, version};
         let root = e.find_root();
+        let text = root.to_string();
+        // A failed Ballista job: the executor's message, without Ballista's wrapping.
+        let job = failure::job_failure(&text);
+        let text = job.as_deref().unwrap_or(&text);
+        if let Some(mismatch) = version::is_mismatch(text) {
+            return QueryError::Unavailable(mismatch);
+        }
+        if let Some(panic) = panic_in(text) {
+            return QueryError::Bug(panic);
+        }
+        if let Some(missing) = failure::missing_file(text) {
+            return QueryError::Unavailable(missing);
+        }
+        if let Some(message) = job {
+            return QueryError::Execution(message);
+        }
         match root {
             DataFusionError::IoError(io) if is_unavailable(io) => {
                 QueryError::Unavailable(io.to_string())
@@ -109,6 +131,86 @@ impl QueryError {
             DataFusionError::ResourcesExhausted(m) => QueryError::Resource(m.clone()),
             _ => QueryError::Internal(e.to_string()),
         }
+    }
+}
+
+/// The panic message in an error's text, when a task panicked: DataFusion reports a panic in
+/// one of its tasks as tokio's `task N panicked with message "..."` (on a Ballista executor
+/// that text arrives quoted once more, inside the job's failure), [`CatchPanics`] as
+/// `panicked: ...`.
+fn panic_in(text: &str) -> Option<String> {
+    let at = text.rfind(" panicked")?;
+    let rest = text[at + " panicked".len()..]
+        .trim_start_matches(" with message")
+        .trim_start_matches(':')
+        .trim_start();
+    let message = if let Some(quoted) = rest.strip_prefix("\\\"") {
+        quoted.split("\\\"").next()
+    } else if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.split('"').next()
+    } else {
+        None
+    };
+    Some(message.unwrap_or(rest).to_string())
+}
+
+/// The message of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Runs a planning step, turning a panic inside it into [`QueryError::Bug`] (the server keeps
+/// running and the client gets an answer).
+async fn unwind_safe<T>(
+    step: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(step).catch_unwind().await {
+        Ok(r) => r,
+        Err(payload) => Err(QueryError::Bug(panic_message(payload.as_ref()))),
+    }
+}
+
+/// A result stream that ends with an error instead of unwinding when polling it panics
+/// (an operator or function running in the polling task).
+struct CatchPanics {
+    inner: Option<SendableRecordBatchStream>,
+    schema: SchemaRef,
+}
+
+impl futures::Stream for CatchPanics {
+    type Item = datafusion::common::Result<datafusion::arrow::record_batch::RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use futures::StreamExt;
+        let Some(inner) = self.inner.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll_next_unpin(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                // The stream's state is unknown after a panic: drop it, end after this error.
+                self.inner = None;
+                std::task::Poll::Ready(Some(Err(DataFusionError::External(
+                    format!("panicked: {}", panic_message(payload.as_ref())).into(),
+                ))))
+            }
+        }
+    }
+}
+
+impl datafusion::execution::RecordBatchStream for CatchPanics {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
     }
 }
 
@@ -162,7 +264,8 @@ fn session_config() -> SessionConfig {
         .with_create_default_catalog_and_schema(true);
     config.options_mut().sql_parser.collect_spans = true;
     config.options_mut().execution.parquet.pushdown_filters = true;
-    config
+    // Sent with Ballista jobs: the scheduler and executors refuse another version's plans.
+    crate::cluster::version::with_version(config, crate::cluster::version::own())
 }
 
 /// Read-only: no `CREATE EXTERNAL TABLE` factories and none of DataFusion's table functions
@@ -179,6 +282,7 @@ fn session_state(config: SessionConfig) -> SessionStateBuilder {
 /// list used by the engine, the Ballista scheduler and the Ballista executors.
 pub fn register_parallax(ctx: &SessionContext) {
     parallax_udfs::register_all(ctx);
+    crate::failpoint::register(ctx);
 }
 
 /// A session with Parallax's configuration and functions and no catalogue.
@@ -457,6 +561,10 @@ impl Engine {
 }
 
 async fn plan_in(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryError> {
+    unwind_safe(plan_in_unguarded(ctx, adql)).await
+}
+
+async fn plan_in_unguarded(ctx: &SessionContext, adql: &str) -> Result<LogicalPlan, QueryError> {
     let state = ctx.state();
     let plan = parallax_adql::plan(&state, adql)
         .await
@@ -491,6 +599,10 @@ pub enum Lang {
 const ALLOWED_TABLE_FUNCTIONS: &[&str] = &["crossmatch_pairs"];
 
 async fn plan_sql_in(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, QueryError> {
+    unwind_safe(plan_sql_in_unguarded(ctx, sql)).await
+}
+
+async fn plan_sql_in_unguarded(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, QueryError> {
     let state = ctx.state();
     // Defence in depth: the session registers nothing else, but refuse clearly if it ever did.
     if let Some(name) = state
@@ -667,7 +779,22 @@ impl datafusion::execution::context::QueryPlanner for InProcess {
     }
 }
 
+/// Starts a plan: in process, or as a Ballista job. A panic while starting it or while its
+/// batches are computed becomes [`QueryError::Bug`].
 async fn start(
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    scheduler: Option<&Arc<Scheduler>>,
+) -> Result<QueryResult, QueryError> {
+    let mut result = unwind_safe(start_unguarded(ctx, plan, scheduler)).await?;
+    result.stream = Box::pin(CatchPanics {
+        schema: Arc::clone(&result.schema),
+        inner: Some(result.stream),
+    });
+    Ok(result)
+}
+
+async fn start_unguarded(
     ctx: &SessionContext,
     plan: LogicalPlan,
     scheduler: Option<&Arc<Scheduler>>,
@@ -869,7 +996,29 @@ fn tap_name(name: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Engine, QueryError, tap_name};
+    use super::{Engine, QueryError, panic_in, tap_name};
+
+    #[test]
+    fn panics_are_found_in_error_texts() {
+        // In process (tokio's JoinError through DataFusion), CatchPanics, and a Ballista job.
+        assert_eq!(
+            panic_in("External error: task 12 panicked with message \"boom: x\"").as_deref(),
+            Some("boom: x")
+        );
+        assert_eq!(
+            panic_in("External error: panicked: index out of bounds").as_deref(),
+            Some("index out of bounds")
+        );
+        let ballista = "Job 038 failed: Job failed due to stage 2 failed: Task failed due to \
+             runtime execution error: DataFusionError(Shared(Execution(\"shuffle-write drain \
+             task panicked: task 205 panicked with message \\\"f: failpoint reached\\\"\")))";
+        assert_eq!(panic_in(ballista).as_deref(), Some("f: failpoint reached"));
+        assert_eq!(panic_in("Job 1 failed: disk full"), None);
+        let e = datafusion::common::DataFusionError::Execution(ballista.to_string());
+        assert!(
+            matches!(QueryError::from_datafusion(e), QueryError::Bug(m) if m == "f: failpoint reached")
+        );
+    }
 
     fn empty_engine() -> Engine {
         Engine::new(parallax_catalog::Catalog::default()).expect("engine")

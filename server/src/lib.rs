@@ -14,6 +14,7 @@ pub mod config;
 mod console;
 mod coop;
 pub mod engine;
+pub mod failpoint;
 pub mod federation;
 pub mod flight;
 pub mod ops;

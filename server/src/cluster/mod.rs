@@ -18,7 +18,9 @@
 
 pub mod client;
 pub mod codec;
+pub mod failure;
 pub mod stop;
+pub mod version;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -115,6 +117,16 @@ pub fn function_registry() -> BallistaFunctionRegistry {
 /// The scheduler's session for a client's configuration: Ballista's defaults plus Parallax's
 /// functions and optimizer rules.
 pub fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    scheduler_session_as(config, "this scheduler")
+}
+
+/// [`scheduler_session`] for the scheduler called `who` in error messages; fails when the job
+/// was planned by a front end of another Parallax version ([`version::check`]).
+fn scheduler_session_as(
+    config: SessionConfig,
+    who: &str,
+) -> datafusion::common::Result<SessionState> {
+    version::check(&config, who)?;
     let state = ballista_core::utils::default_session_builder(config)?;
     // The scheduler plans the physical stages: yield points between operators let an
     // executor abort a cancelled task promptly (see `crate::coop`).
@@ -160,7 +172,11 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<(), ClusterError> {
         // whose shuffle input was lost (executor gone) is re-run at most this many times.
         task_max_failures: 3,
         stage_max_failures: 3,
-        override_session_builder: Some(Arc::new(scheduler_session)),
+        override_session_builder: Some({
+            let who = format!("the scheduler at df://{external}:{}", addr.port());
+            Arc::new(move |config| scheduler_session_as(config, &who))
+        }),
+        override_config_producer: Some(Arc::new(version::config_producer)),
         override_logical_codec: Some(Arc::new(codec::ParallaxLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(codec::ParallaxPhysicalCodec::default())),
         ..Default::default()
@@ -198,7 +214,12 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
             .map(|p| p.to_string_lossy().to_string()),
         executor_heartbeat_interval_seconds: opts.heartbeat_interval.max(1),
         override_function_registry: Some(Arc::new(function_registry())),
-        override_execution_engine: Some(Arc::new(stop::StoppableEngine::default())),
+        override_config_producer: Some(Arc::new(version::config_producer)),
+        override_execution_engine: Some(Arc::new(stop::StoppableEngine::new(format!(
+            "the executor at {}:{}",
+            opts.external_host.as_deref().unwrap_or(&opts.bind_host),
+            opts.flight_port
+        )))),
         override_logical_codec: Some(Arc::new(codec::ParallaxLogicalCodec::default())),
         override_physical_codec: Some(Arc::new(codec::ParallaxPhysicalCodec::default())),
         ..Default::default()

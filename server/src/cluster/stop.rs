@@ -159,10 +159,22 @@ fn wrap(plan: Arc<dyn ExecutionPlan>, stop: &StopFlag) -> Result<Arc<dyn Executi
     .map(|t| t.data)
 }
 
-/// Ballista's execution engine with stages that stop when cancelled.
-#[derive(Default)]
+/// Ballista's execution engine with stages that stop when cancelled, refusing tasks planned
+/// by a front end of another Parallax version ([`super::version::check`]).
 pub struct StoppableEngine {
     inner: DefaultExecutionEngine,
+    /// This executor in error messages ("the executor at HOST:PORT").
+    who: String,
+}
+
+impl StoppableEngine {
+    /// The engine of the executor called `who` in error messages.
+    pub fn new(who: String) -> Self {
+        Self {
+            inner: DefaultExecutionEngine::default(),
+            who,
+        }
+    }
 }
 
 impl ExecutionEngine for StoppableEngine {
@@ -176,6 +188,7 @@ impl ExecutionEngine for StoppableEngine {
         work_dir: &str,
         config: &SessionConfig,
     ) -> Result<Arc<dyn QueryStageExecutor>> {
+        super::version::check(config, &self.who)?;
         let stop = StopFlag::default();
         let plan = wrap(plan, &stop)?;
         let inner = self.inner.create_query_stage_exec(
@@ -187,7 +200,25 @@ impl ExecutionEngine for StoppableEngine {
             work_dir,
             config,
         )?;
-        Ok(Arc::new(StoppableStage { inner, stop }))
+        Ok(Arc::new(StoppableStage {
+            inner,
+            stop,
+            who: self.who.clone(),
+        }))
+    }
+}
+
+/// Says which executor failed to read a catalogue file: the catalogue must be visible at the
+/// same path on every executor, and Ballista's job failure does not name the executor of the
+/// task. Only errors of reading Parquet files through the object store are rewritten (they
+/// reach here inside Ballista's own error type, so they are recognised by their text); other
+/// errors keep their type, which Ballista's retry of lost shuffle data depends on.
+fn name_the_executor(e: DataFusionError, who: &str) -> DataFusionError {
+    let text = e.to_string();
+    if text.contains("Object Store error") || text.contains("Parquet error") {
+        DataFusionError::Execution(format!("{who} could not read the data: {text}"))
+    } else {
+        e
     }
 }
 
@@ -196,6 +227,8 @@ impl ExecutionEngine for StoppableEngine {
 struct StoppableStage {
     inner: Arc<dyn QueryStageExecutor>,
     stop: StopFlag,
+    /// The executor, for errors that depend on where the task ran.
+    who: String,
 }
 
 impl fmt::Display for StoppableStage {
@@ -225,7 +258,7 @@ impl QueryStageExecutor for StoppableStage {
         let mut guard = RaiseOnDrop(Some(Arc::clone(&self.stop)));
         let result = self.inner.execute_query_stage(task_id, context).await;
         guard.0 = None;
-        result
+        result.map_err(|e| name_the_executor(e, &self.who))
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {

@@ -99,6 +99,10 @@ impl From<FlightSqlError> for Status {
                 QueryError::Resource(_) => Status::resource_exhausted(q.to_string()),
                 QueryError::Unavailable(_) => Status::unavailable(q.to_string()),
                 QueryError::Internal(detail) => internal(detail),
+                QueryError::Bug(_) => {
+                    tracing::error!(error = %q, "bug in Flight SQL query");
+                    Status::internal(q.to_string())
+                }
             },
             FlightSqlError::Malformed { .. }
             | FlightSqlError::BadRequest(_)

@@ -81,6 +81,10 @@ impl ServiceError {
                 "internal error in the service; the operators have the details in their log"
                     .to_string()
             }
+            ServiceError::Query(q @ QueryError::Bug(_)) => {
+                tracing::error!(error = %q, "bug");
+                q.to_string()
+            }
             other => other.to_string(),
         }
     }

@@ -25,7 +25,28 @@ impl Proc {
     /// Starts `parallax ARGS` (with `-v`: info logs of Ballista too); returns it and its
     /// first stdout line starting with `ready` (waited for with a deadline).
     fn start(args: &[&str], ready: &str) -> (Self, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
+        Self::start_as(&[], &[], args, ready)
+    }
+
+    /// As [`Proc::start`], run through `wrapper` (a command that ends by executing its
+    /// arguments, e.g. `unshare ...`) and with `env` added to the environment.
+    fn start_as(
+        wrapper: &[String],
+        env: &[(String, String)],
+        args: &[&str],
+        ready: &str,
+    ) -> (Self, String) {
+        let bin = env!("CARGO_BIN_EXE_parallax");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("-v")
             .args(args)
             .stdout(Stdio::piped())
@@ -113,52 +134,83 @@ fn free_port() -> u16 {
 struct Cluster {
     scheduler: Proc,
     executors: Vec<Proc>,
+    /// Each executor's `HOST:FLIGHT_PORT`, as it names itself.
+    executor_addrs: Vec<String>,
     /// `df://127.0.0.1:PORT`.
     url: String,
     _work: tempfile::TempDir,
 }
 
+/// How a test cluster's processes are started (beyond the defaults).
+#[derive(Default)]
+struct Setup {
+    /// Added to every process's environment.
+    env: Vec<(String, String)>,
+    /// Extra arguments of the scheduler.
+    scheduler_args: Vec<String>,
+    /// One entry per executor: the wrapper command it runs through ([`Proc::start_as`]) and
+    /// its extra arguments.
+    executors: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl Setup {
+    /// `n` plain executors.
+    fn executors(n: usize) -> Self {
+        Setup {
+            executors: (0..n).map(|_| Default::default()).collect(),
+            ..Default::default()
+        }
+    }
+}
+
 impl Cluster {
     fn start(n: usize) -> Self {
-        let (scheduler, url) = Proc::start(
-            &[
-                "scheduler",
-                "--listen",
-                "127.0.0.1:0",
-                "--executor-timeout",
-                "6",
-            ],
-            "parallax: scheduler on ",
-        );
+        Self::start_with(Setup::executors(n))
+    }
+
+    fn start_with(setup: Setup) -> Self {
+        let mut args = vec![
+            "scheduler",
+            "--listen",
+            "127.0.0.1:0",
+            "--executor-timeout",
+            "6",
+        ];
+        args.extend(setup.scheduler_args.iter().map(String::as_str));
+        let (scheduler, url) = Proc::start_as(&[], &setup.env, &args, "parallax: scheduler on ");
         let work = tempfile::tempdir().expect("tempdir");
         let mut executors = Vec::new();
-        for i in 0..n {
+        let mut executor_addrs = Vec::new();
+        let n = setup.executors.len();
+        for (i, (wrapper, extra)) in setup.executors.iter().enumerate() {
             let dir = work.path().join(format!("executor{i}"));
             std::fs::create_dir_all(&dir).expect("work dir");
             let (flight, grpc) = (free_port().to_string(), free_port().to_string());
-            let (p, _) = Proc::start(
-                &[
-                    "executor",
-                    "--scheduler",
-                    &url,
-                    "--flight-port",
-                    &flight,
-                    "--grpc-port",
-                    &grpc,
-                    "--concurrent-tasks",
-                    "2",
-                    "--heartbeat-interval",
-                    "1",
-                    "--work-dir",
-                    &dir.to_string_lossy(),
-                ],
-                "parallax: executor on ",
-            );
+            let dir = dir.to_string_lossy().to_string();
+            let mut args = vec![
+                "executor",
+                "--scheduler",
+                &url,
+                "--flight-port",
+                &flight,
+                "--grpc-port",
+                &grpc,
+                "--concurrent-tasks",
+                "2",
+                "--heartbeat-interval",
+                "1",
+                "--work-dir",
+                &dir,
+            ];
+            args.extend(extra.iter().map(String::as_str));
+            let (p, addr) = Proc::start_as(wrapper, &setup.env, &args, "parallax: executor on ");
             executors.push(p);
+            executor_addrs.push(addr);
         }
         let c = Cluster {
             scheduler,
             executors,
+            executor_addrs,
             url,
             _work: work,
         };
@@ -202,12 +254,23 @@ impl Cluster {
 
 /// `parallax serve` in Ballista mode on `cluster`, with `extra` appended to its config.
 fn front_end(cluster: &Cluster, jobs: &std::path::Path, extra: &str) -> Server {
-    Server::start(
+    front_end_with_env(cluster, jobs, extra, &[])
+}
+
+/// As [`front_end`], with `env` added to the process's environment.
+fn front_end_with_env(
+    cluster: &Cluster,
+    jobs: &std::path::Path,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> Server {
+    Server::start_with_env(
         jobs,
         &format!(
             "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n{extra}",
             cluster.url
         ),
+        env,
     )
 }
 
@@ -601,4 +664,187 @@ async fn federated_queries_in_ballista_mode() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(cluster.scheduler.log().matches("Job queued").count() > jobs_before);
+}
+
+/// A function that panics (the `parallax_test_panic` failpoint, in every process): in process
+/// and on the cluster the query ends at once with HTTP 500 whose message is the panic's, an
+/// async job goes to ERROR with it, no job hangs (the executors are idle again) and the next
+/// query succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_function_is_a_clear_error() {
+    use parallax::failpoint::{ENV, PANIC_MESSAGE};
+    let env = [(ENV, "1")];
+    let cluster = Cluster::start_with(Setup {
+        env: vec![(ENV.to_string(), "1".to_string())],
+        ..Setup::executors(2)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let on_cluster = front_end_with_env(&cluster, &dir.path().join("jobs"), "", &env);
+    let in_process = Server::start_with_env(&dir.path().join("local-jobs"), "", &env);
+    let panics = [
+        // In a filter under an aggregate (several stages on the cluster) ...
+        "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE parallax_test_panic(ra) > 0",
+        // ... and in the select list of a sorted query.
+        "SELECT TOP 5 source_id, parallax_test_panic(dec) FROM gaiadr3.gaia_source \
+         ORDER BY source_id",
+    ];
+    for (name, server) in [("cluster", &on_cluster), ("in process", &in_process)] {
+        for query in panics {
+            let t0 = Instant::now();
+            let (status, _, body) = post(
+                &format!("{}/sync", server.base),
+                &[("LANG", "ADQL"), ("QUERY", query)],
+            )
+            .await;
+            eprintln!("panic ({name}): HTTP {status} after {:?}", t0.elapsed());
+            assert_eq!(status, 500, "{name}: {body}");
+            assert!(
+                body.contains(&format!("internal error (a bug in Parallax; please report it with the query): {PANIC_MESSAGE}")),
+                "{name}: {body}"
+            );
+            assert!(t0.elapsed() < Duration::from_secs(30), "{name}: too slow");
+        }
+        let job = create(
+            &server.base,
+            &[("LANG", "ADQL"), ("QUERY", panics[0]), ("PHASE", "RUN")],
+        )
+        .await;
+        let (_, _, doc) = get(&format!("{job}?WAIT=30&PHASE=EXECUTING")).await;
+        assert_eq!(tag(&doc, "phase"), Some("ERROR"), "{name}: {doc}");
+        let (_, _, error) = get(&format!("{job}/error")).await;
+        assert!(error.contains(PANIC_MESSAGE), "{name}: {error}");
+        // The service goes on.
+        let (status, _, body) = post(
+            &format!("{}/sync", server.base),
+            &[
+                ("LANG", "ADQL"),
+                (
+                    "QUERY",
+                    "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE ra > 10",
+                ),
+                ("FORMAT", "csv"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    // No job left running on the cluster.
+    for (i, e) in cluster.executors.iter().enumerate() {
+        let (after, u) = wait_until_idle_within(
+            e.pid(),
+            Instant::now(),
+            "the panics",
+            Duration::from_secs(5),
+        )
+        .await;
+        eprintln!("executor {i} idle ({u:.3} cores) after {after:?}");
+    }
+    // The panics happened in the executors (the panic hook writes to their logs).
+    assert!(
+        cluster
+            .executors
+            .iter()
+            .any(|e| e.log().contains(PANIC_MESSAGE)),
+        "no executor panicked"
+    );
+}
+
+/// A cluster whose processes run different Parallax versions refuses work with a message
+/// naming the process and both versions: an executor of another version fails its tasks (503
+/// for the query), a scheduler of another version refuses the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_of_another_version_are_refused() {
+    let ours = parallax::cluster::version::own();
+    let other = |args: &[&str]| -> Vec<String> { args.iter().map(|a| a.to_string()).collect() };
+    let cluster = Cluster::start_with(Setup {
+        executors: vec![(vec![], other(&["--test-pretend-version", "0.0.0-other"]))],
+        ..Default::default()
+    });
+    let engine = cluster.engine().await;
+    let query = "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE ra > 10";
+    let t0 = Instant::now();
+    match rows(&engine, query).await {
+        Err(QueryError::Unavailable(m)) => {
+            eprintln!("executor of another version, after {:?}: {m}", t0.elapsed());
+            assert!(
+                m.contains(&format!(
+                    "the executor at {} runs Parallax 0.0.0-other but the query was planned by \
+                     Parallax {ours}",
+                    cluster.executor_addrs[0]
+                )),
+                "{m}"
+            );
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+    drop(engine);
+    drop(cluster);
+
+    let cluster = Cluster::start_with(Setup {
+        scheduler_args: other(&["--test-pretend-version", "0.0.0-other"]),
+        ..Setup::executors(1)
+    });
+    let engine = cluster.engine().await;
+    match rows(&engine, query).await {
+        Err(QueryError::Unavailable(m)) => {
+            assert!(
+                m.contains(&format!(
+                    "the scheduler at {} runs Parallax 0.0.0-other but the query was planned by \
+                     Parallax {ours}",
+                    cluster.url
+                )),
+                "{m}"
+            );
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+}
+
+/// One of two executors cannot see the catalogue (its directory hidden by an empty tmpfs in
+/// the executor's own mount namespace): the query fails at once with 503 naming the missing
+/// file and that executor, and the job does not hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_path_missing_on_one_executor() {
+    let data = fixture().data_dir.to_string_lossy().to_string();
+    let hide = vec![
+        "unshare".to_string(),
+        "--mount".to_string(),
+        "--".to_string(),
+        "sh".to_string(),
+        "-c".to_string(),
+        "mount -t tmpfs parallax-test \"$0\" && exec \"$@\"".to_string(),
+        data.clone(),
+    ];
+    let cluster = Cluster::start_with(Setup {
+        executors: vec![(vec![], vec![]), (hide, vec![])],
+        ..Default::default()
+    });
+    let engine = cluster.engine().await;
+    // Every partition of the table is read (no statistics answer this).
+    let query = "SELECT COUNT(*), SUM(phot_g_mean_mag) FROM gaiadr3.gaia_source WHERE ra > 10";
+    let t0 = Instant::now();
+    match rows(&engine, query).await {
+        Err(QueryError::Unavailable(m)) => {
+            eprintln!("missing table path, after {:?}: {m}", t0.elapsed());
+            assert!(m.starts_with(&format!("the catalogue file {data}/")), "{m}");
+            assert!(
+                m.contains(&format!(
+                    ".parquet is missing on the executor at {}: every executor must see",
+                    cluster.executor_addrs[1]
+                )),
+                "{m}"
+            );
+        }
+        other => panic!("expected a missing file, got {other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    // The executor that sees the catalogue is not stuck with the failed job's tasks.
+    let (after, u) = wait_until_idle_within(
+        cluster.executors[0].pid(),
+        Instant::now(),
+        "the failed job",
+        Duration::from_secs(5),
+    )
+    .await;
+    eprintln!("healthy executor idle ({u:.3} cores) after {after:?}");
 }

@@ -21,6 +21,11 @@ impl Server {
     /// Starts the binary with `extra` appended to its config file; waits (with a deadline) for
     /// its "listening on" line.
     pub(crate) fn start(jobs_dir: &Path, extra: &str) -> Self {
+        Self::start_with_env(jobs_dir, extra, &[])
+    }
+
+    /// As [`Server::start`], with `env` added to the process's environment.
+    pub(crate) fn start_with_env(jobs_dir: &Path, extra: &str, env: &[(&str, &str)]) -> Self {
         let f = fixture();
         let config = jobs_dir.with_extension("toml");
         std::fs::write(
@@ -36,6 +41,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_parallax"))
             .args(["serve", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
