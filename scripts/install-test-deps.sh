@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real clients the conformance tests use (idempotent): STILTS, PostgreSQL (server
-# binaries only), openssl, chromium and chromium-driver from Debian;
+# binaries only), openssl, apache2 (a WebDAV server), chromium and chromium-driver from Debian;
 # pyvo/astroquery/astropy/pyarrow/pytest/selenium/prometheus_client and the ADBC Flight SQL
 # driver from PyPI.
 set -euo pipefail
@@ -12,6 +12,9 @@ command -v stilts >/dev/null 2>&1 || need_apt+=(stilts)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 # openssl makes the self-signed certificate of the Flight SQL TLS test.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# Apache httpd serves catalogue files over WebDAV in the object-store test
+# (ballista::tables_on_an_object_store); the test starts its own instance.
+command -v apache2 >/dev/null 2>&1 || need_apt+=(apache2)
 # Headless Chromium and its WebDriver for the web console test (conformance/test_console.py).
 { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need_apt+=(chromium chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then

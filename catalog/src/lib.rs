@@ -14,6 +14,7 @@ mod error;
 mod loader;
 mod model;
 mod reserved;
+pub mod stores;
 mod tap_schema;
 
 pub use config::{

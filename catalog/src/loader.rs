@@ -196,7 +196,15 @@ pub async fn load_with(
     base_dir: &Path,
     remote: Vec<TableInfo>,
 ) -> Result<Catalog, CatalogError> {
-    let ctx = SessionContext::new();
+    let runtime =
+        crate::stores::runtime_builder()
+            .build_arc()
+            .map_err(|e| CatalogError::Registration {
+                table: "(object stores)".into(),
+                reason: e.to_string(),
+            })?;
+    let ctx =
+        SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
     let state = ctx.state();
 
     let mut schemas: Vec<SchemaInfo> = Vec::new();
@@ -326,21 +334,30 @@ async fn load_table(
     base_dir: &Path,
 ) -> Result<TableInfo, CatalogError> {
     let qualified = format!("{schema_name}.{table_name}");
+    let is_url = crate::stores::is_url(&t.path);
     let raw = PathBuf::from(&t.path);
-    let path = if raw.is_absolute() {
+    let path = if raw.is_absolute() || is_url {
         raw
     } else {
         base_dir.join(raw)
     };
-    let path_str = path.to_string_lossy().to_string();
+    let path_str = if is_url {
+        t.path.clone()
+    } else {
+        path.to_string_lossy().to_string()
+    };
     let not_parquet = |reason: String| CatalogError::NotParquet {
         key: format!("{key}.path"),
         table: qualified.clone(),
         path: path_str.clone(),
         reason,
     };
-    let url_text = if has_glob(&path_str) {
-        path_str.clone()
+    // A URL names a directory when it ends with '/' (an object store has no directories to
+    // ask about); its files are checked when the schema is inferred below.
+    let (url_text, is_dir) = if is_url {
+        (path_str.clone(), path_str.ends_with('/'))
+    } else if has_glob(&path_str) {
+        (path_str.clone(), false)
     } else {
         let meta = std::fs::metadata(&path).map_err(|_| CatalogError::MissingPath {
             key: format!("{key}.path"),
@@ -352,11 +369,11 @@ async fn load_table(
         if meta.is_dir() && !s.ends_with('/') {
             s.push('/');
         }
-        s
+        (s, meta.is_dir())
     };
     let url = ListingTableUrl::parse(&url_text).map_err(|e| not_parquet(e.to_string()))?;
     let format = ParquetFormat::default().with_skip_metadata(false);
-    let options = ListingOptions::new(Arc::new(format)).with_file_extension(if path.is_dir() {
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(if is_dir {
         ".parquet"
     } else {
         ""

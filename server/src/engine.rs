@@ -307,7 +307,7 @@ impl Engine {
         catalog: Catalog,
         memory_bytes: u64,
     ) -> Result<Self, parallax_catalog::CatalogError> {
-        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        let mut runtime = parallax_catalog::stores::runtime_builder();
         if memory_bytes > 0 {
             use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
             let pool = TrackConsumersPool::new(
@@ -400,7 +400,10 @@ impl Engine {
         optimizer.enable_join_dynamic_filter_pushdown = false;
         optimizer.enable_topk_dynamic_filter_pushdown = false;
         optimizer.enable_aggregate_dynamic_filter_pushdown = false;
-        let state = session_state(config).build();
+        let runtime = parallax_catalog::stores::runtime_builder()
+            .build_arc()
+            .map_err(|e| EngineError::Scheduler(e.to_string()))?;
+        let state = session_state(config).with_runtime_env(runtime).build();
         // Ballista replaces the state's functions with its own list: register ours after.
         let ctx = SessionContext::remote_with_state(&scheduler.url(), state)
             .await

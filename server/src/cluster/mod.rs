@@ -130,7 +130,11 @@ fn scheduler_session_as(
     let state = ballista_core::utils::default_session_builder(config)?;
     // The scheduler plans the physical stages: yield points between operators let an
     // executor abort a cancelled task promptly (see `crate::coop`).
+    // The scheduler lists the files of catalogue tables when it plans: it needs the object
+    // stores of tables on S3 or WebDAV too.
+    let runtime = parallax_catalog::stores::runtime_builder().build_arc()?;
     let state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(KeepMemoryScanLimits))
         .with_physical_optimizer_rule(Arc::new(crate::coop::YieldBetweenOperators))
         .build();
@@ -199,6 +203,20 @@ pub async fn run_scheduler(opts: SchedulerOptions) -> Result<(), ClusterError> {
 pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
     let (scheduler_host, scheduler_port) =
         parse_scheduler(&opts.scheduler).map_err(ClusterError::Config)?;
+    // Ballista's default runtime for a task, plus the object stores of catalogue tables on S3
+    // or WebDAV (Ballista adds the task's memory pool to whatever this returns). Temporary
+    // (spill) files go where Ballista's default puts them: the work directory.
+    let spill_dir = opts
+        .work_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .to_string_lossy()
+        .to_string();
+    let runtime_producer: ballista_core::RuntimeProducer = Arc::new(move |_| {
+        parallax_catalog::stores::runtime_builder()
+            .with_temp_file_path(spill_dir.clone())
+            .build_arc()
+    });
     let config = ExecutorProcessConfig {
         bind_host: opts.bind_host.clone(),
         external_host: opts.external_host.clone(),
@@ -215,6 +233,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<(), ClusterError> {
         executor_heartbeat_interval_seconds: opts.heartbeat_interval.max(1),
         override_function_registry: Some(Arc::new(function_registry())),
         override_config_producer: Some(Arc::new(version::config_producer)),
+        override_runtime_producer: Some(runtime_producer),
         override_execution_engine: Some(Arc::new(stop::StoppableEngine::new(format!(
             "the executor at {}:{}",
             opts.external_host.as_deref().unwrap_or(&opts.bind_host),

@@ -848,3 +848,170 @@ async fn table_path_missing_on_one_executor() {
     .await;
     eprintln!("healthy executor idle ({u:.3} cores) after {after:?}");
 }
+
+/// Apache httpd (Debian's `apache2`) serving `root` read-only over WebDAV on 127.0.0.1.
+struct WebDav {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl WebDav {
+    fn start(root: &std::path::Path) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The server's workers run as www-data: they write the lock database here.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = dir.path().join("httpd.conf");
+        let m = "/usr/lib/apache2/modules";
+        std::fs::write(
+            &conf,
+            format!(
+                "Listen 127.0.0.1:{port}\nServerName 127.0.0.1\nPidFile {d}/httpd.pid\n\
+                 ErrorLog {d}/error.log\n\
+                 LoadModule mpm_event_module {m}/mod_mpm_event.so\n\
+                 LoadModule authz_core_module {m}/mod_authz_core.so\n\
+                 LoadModule dav_module {m}/mod_dav.so\n\
+                 LoadModule dav_fs_module {m}/mod_dav_fs.so\n\
+                 User www-data\nGroup www-data\nDocumentRoot \"{root}\"\n\
+                 DavLockDB \"{d}/davlock\"\nDavDepthInfinity On\n\
+                 CustomLog {d}/access.log \"%{{Host}}i \\\"%r\\\" %>s %{{Range}}i\"\n\
+                 <Directory \"{root}\">\n  Dav On\n  Require all denied\n\
+                 <Limit GET HEAD OPTIONS PROPFIND>\n    Require all granted\n  </Limit>\n\
+                 </Directory>\n",
+                root = root.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("apache2")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-DFOREGROUND")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apache2 (Debian package apache2; scripts/install-test-deps.sh installs it)");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "apache2 did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        WebDav {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for WebDav {
+    fn drop(&mut self) {
+        // SIGTERM: the parent stops its www-data workers.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Catalogue tables on an object store (here a WebDAV server; `s3://` URLs take the same
+/// path): a table whose path is `http://.../gaia_source/` is queried on a cluster whose two
+/// executors cannot see the catalogue's directory (hidden in their own mount namespaces), so
+/// every byte comes over HTTP; the answers equal the local demo catalogue's, both executors
+/// ran tasks, and the server's log shows their ranged reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_on_an_object_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    // A world-readable copy of the demo gaia_source for the server's www-data workers.
+    let www = tempfile::tempdir().unwrap();
+    let table = www.path().join("gaia_source");
+    std::fs::create_dir(&table).unwrap();
+    let source = f.data_dir.join("demo/gaiadr3/gaia_source");
+    for entry in std::fs::read_dir(&source).unwrap().flatten() {
+        std::fs::copy(entry.path(), table.join(entry.file_name())).unwrap();
+    }
+    for p in [www.path(), table.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dav = WebDav::start(www.path());
+    let hide = |dir: &std::path::Path| -> Vec<String> {
+        [
+            "unshare",
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+            "mount -t tmpfs parallax-test \"$0\" && mount -t tmpfs parallax-test \"$1\" && shift && exec \"$@\"",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            f.data_dir.to_string_lossy().to_string(),
+            dir.to_string_lossy().to_string(),
+        ])
+        .collect()
+    };
+    let cluster = Cluster::start_with(Setup {
+        executors: vec![(hide(www.path()), vec![]), (hide(www.path()), vec![])],
+        ..Default::default()
+    });
+    let config = format!(
+        "[engine]\nmode = \"ballista\"\nscheduler = \"{}\"\n\
+         [[catalog.table]]\nname = \"web.gaia_source\"\npath = \"{}/gaia_source/\"\n",
+        cluster.url, dav.url
+    );
+    let settings = crate::common::settings_from_toml(&config, www.path().to_path_buf());
+    let catalog = parallax::app::load_catalog(&settings)
+        .await
+        .expect("catalogue over WebDAV");
+    let engine = Engine::build(catalog, &cluster.mode(), 0)
+        .await
+        .expect("engine");
+    let local = local_engine().await;
+    for (web, disk) in [
+        (
+            "SELECT COUNT(*), SUM(phot_g_mean_mag) FROM web.gaia_source WHERE ra > 10",
+            "SELECT COUNT(*), SUM(phot_g_mean_mag) FROM gaiadr3.gaia_source WHERE ra > 10",
+        ),
+        (
+            "SELECT TOP 5 source_id, ra, dec FROM web.gaia_source \
+             WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 180, 0, 10)) \
+             ORDER BY source_id",
+            "SELECT TOP 5 source_id, ra, dec FROM gaiadr3.gaia_source \
+             WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 180, 0, 10)) \
+             ORDER BY source_id",
+        ),
+    ] {
+        let got = rows(&engine, web).await.unwrap_or_else(|e| {
+            panic!(
+                "{web}: {e}\n--- scheduler ---\n{}",
+                tail(&cluster.scheduler.log(), 30)
+            )
+        });
+        assert_eq!(got, rows(&local, disk).await.unwrap(), "{web}");
+    }
+    for (i, e) in cluster.executors.iter().enumerate() {
+        assert!(e.log().contains("Execute task"), "executor {i} ran no task");
+    }
+    let log = dav.access_log();
+    let ranged = log
+        .lines()
+        .filter(|l| l.contains("\"GET /gaia_source/") && l.contains("bytes="))
+        .count();
+    eprintln!(
+        "object store: {ranged} ranged GETs, {} PROPFINDs",
+        log.matches("PROPFIND").count()
+    );
+    assert!(ranged > 0, "no ranged reads in the server's log:\n{log}");
+}
