@@ -633,7 +633,9 @@ pub const REFERENCE: &[Section] = &[
                 Ty::String,
                 Required,
                 "A Parquet file, a directory of Parquet files, or a glob; relative to the \
-                 configuration file.",
+                 configuration file. Or an object-store URL: `s3://BUCKET/PREFIX/` (credentials \
+                 from the AWS environment variables) or `http(s)://HOST/PATH/` (WebDAV); a \
+                 trailing `/` names a directory.",
             ),
             key(
                 "description",
