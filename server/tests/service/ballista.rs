@@ -1015,3 +1015,78 @@ async fn tables_on_an_object_store() {
     );
     assert!(ranged > 0, "no ranged reads in the server's log:\n{log}");
 }
+
+/// A Flight SQL client that gives up on its DoGet of a query running on the cluster cancels the
+/// Ballista job: both executors are idle again within a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn giving_up_on_a_flight_query_frees_the_executors() {
+    let cluster = Cluster::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let server = front_end(
+        &cluster,
+        &dir.path().join("jobs"),
+        "[flight]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let addr = server
+        .flight
+        .clone()
+        .expect("flight readiness line")
+        .trim_start_matches("grpc://")
+        .to_string();
+    let mut c = crate::flight::connect(&addr, None).await;
+    let endless = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
+                   ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
+                   WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
+    let info = c.execute(endless.to_string(), None).await.expect("plan");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    // In Ballista mode the answer to DoGet comes once the job is done (the front end checks
+    // the cluster before it streams): the client gives up while it waits, dropping the call.
+    let reader = tokio::spawn(async move {
+        let stream = c.do_get(ticket).await?;
+        stream.try_collect::<Vec<_>>().await.map(|b| b.len())
+    });
+    // Both executors busy.
+    let pids: Vec<u32> = cluster.executors.iter().map(Proc::pid).collect();
+    let t_busy = Instant::now();
+    loop {
+        let busy: Vec<f64> = {
+            let pids = pids.clone();
+            tokio::task::spawn_blocking(move || {
+                pids.iter()
+                    .map(|p| cpu_use(*p, Duration::from_millis(300)))
+                    .collect()
+            })
+            .await
+            .unwrap()
+        };
+        if busy.iter().sum::<f64>() > 0.5 {
+            eprintln!("flight drop: executors busy {busy:?} cores");
+            break;
+        }
+        assert!(
+            t_busy.elapsed() < Duration::from_secs(20),
+            "the executors never got busy: {busy:?}"
+        );
+    }
+    let t0 = Instant::now();
+    reader.abort();
+    assert!(
+        reader.await.is_err(),
+        "the query ended before the client gave up"
+    );
+    for (i, pid) in pids.iter().enumerate() {
+        let (after, u) =
+            wait_until_idle_within(*pid, t0, "dropping the call", Duration::from_secs(5)).await;
+        eprintln!(
+            "flight drop: executor {i} idle ({u:.3} cores) {:.0} ms after the drop",
+            after.as_secs_f64() * 1000.0
+        );
+    }
+    assert!(
+        cluster
+            .scheduler
+            .log()
+            .contains("cancellation request for job"),
+        "the scheduler got no CancelJob"
+    );
+}
