@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real clients the conformance tests use (idempotent): STILTS, PostgreSQL (server
 # binaries only), openssl, apache2 (a WebDAV server), chromium and chromium-driver from Debian;
-# pyvo/astroquery/astropy/pyarrow/pytest/selenium/prometheus_client and the ADBC Flight SQL
-# driver from PyPI.
+# pyvo/astroquery/astropy/pyarrow/pytest/selenium/prometheus_client, the ADBC Flight SQL
+# driver and moto's S3 server (moto_server) from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
@@ -22,7 +22,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager, prometheus_client, selenium' 2>/dev/null; then
+if ! python3 -c 'import pyvo, astroquery, astropy, pyarrow, pytest, numpy, adbc_driver_flightsql, adbc_driver_manager, prometheus_client, selenium, moto.server' 2>/dev/null || ! command -v moto_server >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check -r conformance/requirements.txt
 fi
 echo "stilts: $(command -v stilts); python: $(python3 --version); postgresql: $(ls -d /usr/lib/postgresql/*/bin | tail -1)"

@@ -1090,3 +1090,134 @@ async fn giving_up_on_a_flight_query_frees_the_executors() {
         "the scheduler got no CancelJob"
     );
 }
+
+/// A `moto_server` (the S3 protocol on 127.0.0.1, from PyPI's moto; the test machines have no
+/// other S3 server) with one bucket holding a copy of the demo gaia_source.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    async fn start(bucket: &str, table_dir: &std::path::Path) -> Self {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server (pip install 'moto[server]'; scripts/install-test-deps.sh)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let server = S3Server { child, endpoint };
+        // moto accepts unsigned requests: create the bucket and upload the files.
+        let http = reqwest::Client::new();
+        let put = |url: String, body: Vec<u8>| {
+            let http = http.clone();
+            async move {
+                let r = http.put(&url).body(body).send().await.expect("PUT");
+                assert!(r.status().is_success(), "PUT {url}: {}", r.status());
+            }
+        };
+        put(format!("{}/{bucket}", server.endpoint), Vec::new()).await;
+        for entry in std::fs::read_dir(table_dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let body = std::fs::read(entry.path()).unwrap();
+            put(
+                format!("{}/{bucket}/gaia_source/{name}", server.endpoint),
+                body,
+            )
+            .await;
+        }
+        server
+    }
+
+    /// The AWS environment that points object_store's S3 client at this server.
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ACCESS_KEY_ID", "parallax-test"),
+            ("AWS_SECRET_ACCESS_KEY", "parallax-test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", self.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A table on S3 (`s3://bucket/gaia_source/`, served by moto): a Ballista-mode front end and
+/// two executors that cannot see the local catalogue, all configured from the AWS environment
+/// variables, answer as the local demo catalogue does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_on_s3() {
+    let f = fixture();
+    let s3 = S3Server::start("gaia", &f.data_dir.join("demo/gaiadr3/gaia_source")).await;
+    let env = s3.env();
+    let hide: Vec<String> = [
+        "unshare",
+        "--mount",
+        "--",
+        "sh",
+        "-c",
+        "mount -t tmpfs parallax-test \"$0\" && exec \"$@\"",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([f.data_dir.to_string_lossy().to_string()])
+    .collect();
+    let cluster = Cluster::start_with(Setup {
+        env: env.clone(),
+        executors: vec![(hide.clone(), vec![]), (hide, vec![])],
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = front_end_with_env(
+        &cluster,
+        &dir.path().join("jobs"),
+        "[[catalog.table]]\nname = \"s3.gaia_source\"\npath = \"s3://gaia/gaia_source/\"\n",
+        &env_refs,
+    );
+    for query in [
+        "SELECT COUNT(*), SUM(phot_g_mean_mag) FROM {} WHERE ra > 10",
+        "SELECT TOP 5 source_id, ra, dec FROM {} \
+         WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 180, 0, 10)) \
+         ORDER BY source_id",
+    ] {
+        let answer = |base: String, table: &str| {
+            let q = query.replace("{}", table);
+            async move {
+                let (status, _, body) = post(
+                    &format!("{base}/sync"),
+                    &[("LANG", "ADQL"), ("QUERY", &q), ("FORMAT", "csv")],
+                )
+                .await;
+                assert_eq!(status, 200, "{q}: {body}");
+                body
+            }
+        };
+        let on_s3 = answer(server.base.clone(), "s3.gaia_source").await;
+        let local = answer(f.url(""), "gaiadr3.gaia_source").await;
+        assert_eq!(on_s3, local, "{query}");
+        assert!(on_s3.lines().count() > 1, "{on_s3}");
+    }
+    for (i, e) in cluster.executors.iter().enumerate() {
+        assert!(e.log().contains("Execute task"), "executor {i} ran no task");
+    }
+}
