@@ -110,7 +110,7 @@ impl QueryError {
         if let Some(mismatch) = version::is_mismatch(text) {
             return QueryError::Unavailable(mismatch);
         }
-        if let Some(panic) = panic_in(text) {
+        if let Some(panic) = failure::panic_in(text) {
             return QueryError::Bug(panic);
         }
         if let Some(missing) = failure::missing_file(text) {
@@ -132,26 +132,6 @@ impl QueryError {
             _ => QueryError::Internal(e.to_string()),
         }
     }
-}
-
-/// The panic message in an error's text, when a task panicked: DataFusion reports a panic in
-/// one of its tasks as tokio's `task N panicked with message "..."` (on a Ballista executor
-/// that text arrives quoted once more, inside the job's failure), [`CatchPanics`] as
-/// `panicked: ...`.
-fn panic_in(text: &str) -> Option<String> {
-    let at = text.rfind(" panicked")?;
-    let rest = text[at + " panicked".len()..]
-        .trim_start_matches(" with message")
-        .trim_start_matches(':')
-        .trim_start();
-    let message = if let Some(quoted) = rest.strip_prefix("\\\"") {
-        quoted.split("\\\"").next()
-    } else if let Some(quoted) = rest.strip_prefix('"') {
-        quoted.split('"').next()
-    } else {
-        None
-    };
-    Some(message.unwrap_or(rest).to_string())
 }
 
 /// The message of a caught panic's payload.
@@ -999,24 +979,13 @@ fn tap_name(name: &str, index: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Engine, QueryError, panic_in, tap_name};
+    use super::{Engine, QueryError, tap_name};
 
     #[test]
-    fn panics_are_found_in_error_texts() {
-        // In process (tokio's JoinError through DataFusion), CatchPanics, and a Ballista job.
-        assert_eq!(
-            panic_in("External error: task 12 panicked with message \"boom: x\"").as_deref(),
-            Some("boom: x")
-        );
-        assert_eq!(
-            panic_in("External error: panicked: index out of bounds").as_deref(),
-            Some("index out of bounds")
-        );
+    fn a_panic_on_an_executor_is_a_bug_with_its_message() {
         let ballista = "Job 038 failed: Job failed due to stage 2 failed: Task failed due to \
              runtime execution error: DataFusionError(Shared(Execution(\"shuffle-write drain \
              task panicked: task 205 panicked with message \\\"f: failpoint reached\\\"\")))";
-        assert_eq!(panic_in(ballista).as_deref(), Some("f: failpoint reached"));
-        assert_eq!(panic_in("Job 1 failed: disk full"), None);
         let e = datafusion::common::DataFusionError::Execution(ballista.to_string());
         assert!(
             matches!(QueryError::from_datafusion(e), QueryError::Bug(m) if m == "f: failpoint reached")

@@ -33,6 +33,26 @@ pub fn job_failure(text: &str) -> Option<String> {
     )
 }
 
+/// The panic message in an error's text, when a task panicked: DataFusion reports a panic in
+/// one of its tasks as tokio's `task N panicked with message "..."` (on a Ballista executor
+/// that text arrives quoted once more, inside the job's failure), the engine's `CatchPanics` as
+/// `panicked: ...`.
+pub fn panic_in(text: &str) -> Option<String> {
+    let at = text.rfind(" panicked")?;
+    let rest = text[at + " panicked".len()..]
+        .trim_start_matches(" with message")
+        .trim_start_matches(':')
+        .trim_start();
+    let message = if let Some(quoted) = rest.strip_prefix("\\\"") {
+        quoted.split("\\\"").next()
+    } else if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.split('"').next()
+    } else {
+        None
+    };
+    Some(message.unwrap_or(rest).to_string())
+}
+
 /// Undoes `{:?}` escaping of a string.
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -80,6 +100,24 @@ pub fn missing_file(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panics_are_found_in_error_texts() {
+        // In process (tokio's JoinError through DataFusion), CatchPanics, and a Ballista job.
+        assert_eq!(
+            panic_in("External error: task 12 panicked with message \"boom: x\"").as_deref(),
+            Some("boom: x")
+        );
+        assert_eq!(
+            panic_in("External error: panicked: index out of bounds").as_deref(),
+            Some("index out of bounds")
+        );
+        let ballista = "Job 038 failed: Job failed due to stage 2 failed: Task failed due to \
+             runtime execution error: DataFusionError(Shared(Execution(\"shuffle-write drain \
+             task panicked: task 205 panicked with message \\\"f: failpoint reached\\\"\")))";
+        assert_eq!(panic_in(ballista).as_deref(), Some("f: failpoint reached"));
+        assert_eq!(panic_in("Job 1 failed: disk full"), None);
+    }
 
     #[test]
     fn executor_messages_are_unwrapped() {

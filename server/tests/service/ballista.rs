@@ -130,6 +130,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A wrapper command ([`Proc::start_as`]) that runs its process in a mount namespace of its
+/// own where each of `dirs` is an empty tmpfs: that process cannot see their files (root only).
+fn hiding(dirs: &[&std::path::Path]) -> Vec<String> {
+    let script = "while [ \"$1\" != -- ]; do mount -t tmpfs parallax-test \"$1\" || exit 1; \
+                  shift; done; shift; exec \"$@\"";
+    ["unshare", "--mount", "--", "sh", "-c", script, "sh"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(dirs.iter().map(|d| d.to_string_lossy().to_string()))
+        .chain(["--".to_string()])
+        .collect()
+}
+
 /// A scheduler and `n` executors.
 struct Cluster {
     scheduler: Proc,
@@ -314,6 +327,31 @@ async fn slt_suite_on_the_cluster() {
     }
 }
 
+/// Waits (deadline 20 s) until the processes `pids` together use more than half a core;
+/// returns each one's use in cores.
+async fn wait_until_busy(pids: &[u32]) -> Vec<f64> {
+    let t0 = Instant::now();
+    loop {
+        let busy: Vec<f64> = {
+            let pids = pids.to_vec();
+            tokio::task::spawn_blocking(move || {
+                pids.iter()
+                    .map(|p| cpu_use(*p, Duration::from_millis(300)))
+                    .collect()
+            })
+            .await
+            .unwrap()
+        };
+        if busy.iter().sum::<f64>() > 0.5 {
+            return busy;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the processes never got busy: {busy:?}"
+        );
+    }
+}
+
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -467,27 +505,8 @@ async fn abort_frees_the_executors() {
     assert_eq!(tag(&doc, "phase"), Some("EXECUTING"), "{doc}");
     // Both executors busy.
     let pids: Vec<u32> = cluster.executors.iter().map(Proc::pid).collect();
-    let t_busy = Instant::now();
-    loop {
-        let busy: Vec<f64> = {
-            let pids = pids.clone();
-            tokio::task::spawn_blocking(move || {
-                pids.iter()
-                    .map(|p| cpu_use(*p, Duration::from_millis(300)))
-                    .collect()
-            })
-            .await
-            .unwrap()
-        };
-        if busy.iter().sum::<f64>() > 0.5 {
-            eprintln!("cancellation: executors busy {busy:?} cores");
-            break;
-        }
-        assert!(
-            t_busy.elapsed() < Duration::from_secs(20),
-            "the executors never got busy: {busy:?}"
-        );
-    }
+    let busy = wait_until_busy(&pids).await;
+    eprintln!("cancellation: executors busy {busy:?} cores");
     let t0 = Instant::now();
     assert_eq!(
         post(&format!("{job}/phase"), &[("PHASE", "ABORT")]).await.0,
@@ -806,15 +825,7 @@ async fn processes_of_another_version_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_path_missing_on_one_executor() {
     let data = fixture().data_dir.to_string_lossy().to_string();
-    let hide = vec![
-        "unshare".to_string(),
-        "--mount".to_string(),
-        "--".to_string(),
-        "sh".to_string(),
-        "-c".to_string(),
-        "mount -t tmpfs parallax-test \"$0\" && exec \"$@\"".to_string(),
-        data.clone(),
-    ];
+    let hide = hiding(&[&fixture().data_dir]);
     let cluster = Cluster::start_with(Setup {
         executors: vec![(vec![], vec![]), (hide, vec![])],
         ..Default::default()
@@ -945,25 +956,9 @@ async fn tables_on_an_object_store() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let dav = WebDav::start(www.path());
-    let hide = |dir: &std::path::Path| -> Vec<String> {
-        [
-            "unshare",
-            "--mount",
-            "--",
-            "sh",
-            "-c",
-            "mount -t tmpfs parallax-test \"$0\" && mount -t tmpfs parallax-test \"$1\" && shift && exec \"$@\"",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([
-            f.data_dir.to_string_lossy().to_string(),
-            dir.to_string_lossy().to_string(),
-        ])
-        .collect()
-    };
+    let hide = hiding(&[&f.data_dir, www.path()]);
     let cluster = Cluster::start_with(Setup {
-        executors: vec![(hide(www.path()), vec![]), (hide(www.path()), vec![])],
+        executors: vec![(hide.clone(), vec![]), (hide, vec![])],
         ..Default::default()
     });
     let config = format!(
@@ -1047,27 +1042,8 @@ async fn giving_up_on_a_flight_query_frees_the_executors() {
     });
     // Both executors busy.
     let pids: Vec<u32> = cluster.executors.iter().map(Proc::pid).collect();
-    let t_busy = Instant::now();
-    loop {
-        let busy: Vec<f64> = {
-            let pids = pids.clone();
-            tokio::task::spawn_blocking(move || {
-                pids.iter()
-                    .map(|p| cpu_use(*p, Duration::from_millis(300)))
-                    .collect()
-            })
-            .await
-            .unwrap()
-        };
-        if busy.iter().sum::<f64>() > 0.5 {
-            eprintln!("flight drop: executors busy {busy:?} cores");
-            break;
-        }
-        assert!(
-            t_busy.elapsed() < Duration::from_secs(20),
-            "the executors never got busy: {busy:?}"
-        );
-    }
+    let busy = wait_until_busy(&pids).await;
+    eprintln!("flight drop: executors busy {busy:?} cores");
     let t0 = Instant::now();
     reader.abort();
     assert!(
@@ -1169,18 +1145,7 @@ async fn tables_on_s3() {
     let f = fixture();
     let s3 = S3Server::start("gaia", &f.data_dir.join("demo/gaiadr3/gaia_source")).await;
     let env = s3.env();
-    let hide: Vec<String> = [
-        "unshare",
-        "--mount",
-        "--",
-        "sh",
-        "-c",
-        "mount -t tmpfs parallax-test \"$0\" && exec \"$@\"",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([f.data_dir.to_string_lossy().to_string()])
-    .collect();
+    let hide = hiding(&[&f.data_dir]);
     let cluster = Cluster::start_with(Setup {
         env: env.clone(),
         executors: vec![(hide.clone(), vec![]), (hide, vec![])],

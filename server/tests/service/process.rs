@@ -161,23 +161,21 @@ async fn phases(base: &str) -> Vec<String> {
 async fn fifty_jobs_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let jobs_dir = dir.path().join("jobs");
-    let server = Server::start(&jobs_dir, "concurrency = 2\n");
+    // One job at a time before the kill, so that many are still queued when it comes.
+    let server = Server::start(&jobs_dir, "concurrency = 1\n");
     let base = server.base.clone();
+    // Create all 50 jobs first (PENDING), then start them all at once: started one by one as
+    // they were created, the jobs could all finish before the last was created.
     let mut jobs = Vec::new();
     for i in 0..50 {
         let q = query(i);
-        jobs.push(
-            create(
-                &base,
-                &[
-                    ("LANG", "ADQL"),
-                    ("QUERY", &q),
-                    ("FORMAT", "csv"),
-                    ("PHASE", "RUN"),
-                ],
-            )
-            .await,
-        );
+        jobs.push(create(&base, &[("LANG", "ADQL"), ("QUERY", &q), ("FORMAT", "csv")]).await);
+    }
+    let runs = jobs
+        .iter()
+        .map(|job| async move { post(&format!("{job}/phase"), &[("PHASE", "RUN")]).await });
+    for (status, _, body) in futures::future::join_all(runs).await {
+        assert_eq!(status, 303, "{body}");
     }
     // Kill it midway: once some jobs are done and others are not.
     let until = Instant::now() + Duration::from_secs(120);
