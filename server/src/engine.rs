@@ -992,6 +992,32 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_panic_while_streaming_is_a_bug_and_ends_the_stream() {
+        use datafusion::arrow::datatypes::Schema;
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        use futures::StreamExt;
+        let schema = std::sync::Arc::new(Schema::empty());
+        let panicking = futures::stream::poll_fn(|_| -> std::task::Poll<Option<_>> {
+            panic!("boom in an operator")
+        });
+        let mut stream = super::CatchPanics {
+            inner: Some(Box::pin(RecordBatchStreamAdapter::new(
+                std::sync::Arc::clone(&schema),
+                panicking,
+            ))),
+            schema,
+        };
+        let e = stream.next().await.expect("an item").expect_err("an error");
+        assert!(
+            matches!(QueryError::from_datafusion(e), QueryError::Bug(m) if m == "boom in an operator")
+        );
+        assert!(
+            stream.next().await.is_none(),
+            "the stream ends after the panic"
+        );
+    }
+
     fn empty_engine() -> Engine {
         Engine::new(parallax_catalog::Catalog::default()).expect("engine")
     }

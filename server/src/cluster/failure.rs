@@ -36,13 +36,19 @@ pub fn job_failure(text: &str) -> Option<String> {
 /// The panic message in an error's text, when a task panicked: DataFusion reports a panic in
 /// one of its tasks as tokio's `task N panicked with message "..."` (on a Ballista executor
 /// that text arrives quoted once more, inside the job's failure), the engine's `CatchPanics` as
-/// `panicked: ...`.
+/// an external error `panicked: ...`. Only these exact shapes count, so that a user's string
+/// that happens to contain "panicked" in an error message is not taken for a bug.
 pub fn panic_in(text: &str) -> Option<String> {
-    let at = text.rfind(" panicked")?;
-    let rest = text[at + " panicked".len()..]
-        .trim_start_matches(" with message")
-        .trim_start_matches(':')
-        .trim_start();
+    const CATCH_PANICS: &str = "External error: panicked: ";
+    if let Some(message) = text.strip_prefix(CATCH_PANICS) {
+        return Some(message.to_string());
+    }
+    // The last `task <digits> panicked` (the innermost report).
+    let at = text.rmatch_indices(" panicked").find_map(|(i, m)| {
+        let before = text[..i].trim_end_matches(|c: char| c.is_ascii_digit());
+        (before.len() < i && before.ends_with("task ")).then_some(i + m.len())
+    })?;
+    let rest = text[at..].trim_start_matches(" with message").trim_start();
     let message = if let Some(quoted) = rest.strip_prefix("\\\"") {
         quoted.split("\\\"").next()
     } else if let Some(quoted) = rest.strip_prefix('"') {
@@ -117,6 +123,12 @@ mod tests {
              task panicked: task 205 panicked with message \\\"f: failpoint reached\\\"\")))";
         assert_eq!(panic_in(ballista).as_deref(), Some("f: failpoint reached"));
         assert_eq!(panic_in("Job 1 failed: disk full"), None);
+        // A user's text with the word in it is not a panic.
+        assert_eq!(
+            panic_in("Cast error: Cannot cast string 'it panicked: x' to value of Float64 type"),
+            None
+        );
+        assert_eq!(panic_in("task panicked"), None);
     }
 
     #[test]
