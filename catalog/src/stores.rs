@@ -13,7 +13,7 @@
 //! path only does on a shared file system. A store is created the first time a URL of its
 //! bucket or host is used. Queries cannot name URLs: only configured tables have them.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
@@ -28,9 +28,12 @@ pub fn is_url(path: &str) -> bool {
         .any(|scheme| path.starts_with(scheme))
 }
 
-/// The object-store registry of every Parallax process.
+/// The object-store registry of this process: one for all its sessions (the scheduler makes a
+/// session per job, an executor a runtime per session), so each bucket's or host's client and
+/// its connections are made once and reused.
 pub fn registry() -> Arc<dyn ObjectStoreRegistry> {
-    Arc::new(ObjectStores::default())
+    static REGISTRY: LazyLock<Arc<ObjectStores>> = LazyLock::new(Default::default);
+    Arc::clone(&*REGISTRY) as Arc<dyn ObjectStoreRegistry>
 }
 
 /// A runtime builder with [`registry`] (callers add memory pools and temporary directories).
@@ -109,7 +112,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores_are_made_per_bucket_and_host() {
+    fn stores_are_made_per_bucket_and_host_once_per_process() {
         let r = registry();
         let file = Url::parse("file:///tmp/x.parquet").unwrap();
         assert!(r.get_store(&file).is_ok());
@@ -124,6 +127,10 @@ mod tests {
             .get_store(&Url::parse("http://127.0.0.2:9/data/").unwrap())
             .unwrap();
         assert!(!Arc::ptr_eq(&a, &c));
+        let again = registry()
+            .get_store(&Url::parse("http://127.0.0.1:9/x").unwrap())
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "one registry per process");
         let e = r
             .get_store(&Url::parse("gs://bucket/x").unwrap())
             .unwrap_err()
