@@ -130,6 +130,11 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A self-join that keeps both executors of a test cluster busy for ~25 s (for cancellation).
+const BUSY_JOIN: &str = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a \
+     JOIN gaiadr3.gaia_source AS b ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
+     WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
+
 /// A wrapper command ([`Proc::start_as`]) that runs its process in a mount namespace of its
 /// own where each of `dirs` is an empty tmpfs: that process cannot see their files (root only).
 fn hiding(dirs: &[&std::path::Path]) -> Vec<String> {
@@ -352,6 +357,18 @@ async fn wait_until_busy(pids: &[u32]) -> Vec<f64> {
     }
 }
 
+/// The CSV answer of a TAP sync ADQL query to the service at `base` (`.../tap`), which must
+/// succeed.
+async fn csv(base: &str, query: &str) -> String {
+    let (status, _, body) = post(
+        &format!("{base}/sync"),
+        &[("LANG", "ADQL"), ("QUERY", query), ("FORMAT", "csv")],
+    )
+    .await;
+    assert_eq!(status, 200, "{base}: {query}: {body}");
+    body
+}
+
 fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -377,12 +394,7 @@ async fn udf_batches_run_in_the_executors() {
                  WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 10";
     let before: Vec<u64> = cluster.executors.iter().map(|e| ticks(e.pid())).collect();
     let front_before = ticks(server.pid());
-    let (status, _, body) = post(
-        &format!("{}/sync", server.base),
-        &[("LANG", "ADQL"), ("QUERY", query), ("FORMAT", "csv")],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = csv(&server.base, query).await;
     let n: u64 = body
         .lines()
         .nth(1)
@@ -493,12 +505,9 @@ async fn abort_frees_the_executors() {
     let cluster = Cluster::start(2);
     let dir = tempfile::tempdir().unwrap();
     let server = front_end(&cluster, &dir.path().join("jobs"), "");
-    let endless = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
-                   ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
-                   WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
     let job = create(
         &server.base,
-        &[("LANG", "ADQL"), ("QUERY", endless), ("PHASE", "RUN")],
+        &[("LANG", "ADQL"), ("QUERY", BUSY_JOIN), ("PHASE", "RUN")],
     )
     .await;
     let (_, _, doc) = get(&format!("{job}?WAIT=10&PHASE=QUEUED")).await;
@@ -643,15 +652,7 @@ async fn federated_queries_in_ballista_mode() {
     let query = "SELECT COUNT(*) AS n, ROUND(AVG(r.phot_g_mean_mag), 9) AS g \
                  FROM gaiadr3.gaia_source AS l JOIN node2.gaia_source AS r \
                  ON l.source_id = r.source_id WHERE r.phot_g_mean_mag < 16";
-    let run = |base: String| async move {
-        let (status, _, body) = post(
-            &format!("{base}/sync"),
-            &[("LANG", "ADQL"), ("QUERY", query), ("FORMAT", "csv")],
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    };
+    let run = |base: String| async move { csv(&base, query).await };
     let jobs_before = cluster.scheduler.log().matches("Job queued").count();
     let on_cluster = run(cluster_front.base.clone()).await;
     let in_process = run(local_front.base.clone()).await;
@@ -669,19 +670,11 @@ async fn federated_queries_in_ballista_mode() {
         "a federated query was sent to the cluster"
     );
     // A catalogue-only query from the same front end runs on the cluster.
-    let (status, _, body) = post(
-        &format!("{}/sync", cluster_front.base),
-        &[
-            ("LANG", "ADQL"),
-            (
-                "QUERY",
-                "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE phot_g_mean_mag < 16",
-            ),
-            ("FORMAT", "csv"),
-        ],
+    csv(
+        &cluster_front.base,
+        "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE phot_g_mean_mag < 16",
     )
     .await;
-    assert_eq!(status, 200, "{body}");
     assert!(cluster.scheduler.log().matches("Job queued").count() > jobs_before);
 }
 
@@ -733,19 +726,11 @@ async fn panicking_function_is_a_clear_error() {
         let (_, _, error) = get(&format!("{job}/error")).await;
         assert!(error.contains(PANIC_MESSAGE), "{name}: {error}");
         // The service goes on.
-        let (status, _, body) = post(
-            &format!("{}/sync", server.base),
-            &[
-                ("LANG", "ADQL"),
-                (
-                    "QUERY",
-                    "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE ra > 10",
-                ),
-                ("FORMAT", "csv"),
-            ],
+        csv(
+            &server.base,
+            "SELECT COUNT(*) FROM gaiadr3.gaia_source WHERE ra > 10",
         )
         .await;
-        assert_eq!(status, 200, "{name}: {body}");
     }
     // No job left running on the cluster.
     for (i, e) in cluster.executors.iter().enumerate() {
@@ -1022,17 +1007,8 @@ async fn giving_up_on_a_flight_query_frees_the_executors() {
         &dir.path().join("jobs"),
         "[flight]\nlisten = \"127.0.0.1:0\"\n",
     );
-    let addr = server
-        .flight
-        .clone()
-        .expect("flight readiness line")
-        .trim_start_matches("grpc://")
-        .to_string();
-    let mut c = crate::flight::connect(&addr, None).await;
-    let endless = "SELECT COUNT(*) AS n FROM gaiadr3.gaia_source AS a JOIN gaiadr3.gaia_source AS b \
-                   ON MOD(a.source_id, 2) = MOD(b.source_id, 2) \
-                   WHERE DISTANCE(POINT('ICRS', a.ra, a.dec), POINT('ICRS', b.ra, b.dec)) < 1";
-    let info = c.execute(endless.to_string(), None).await.expect("plan");
+    let mut c = crate::flight::connect(&server.flight_addr(), None).await;
+    let info = c.execute(BUSY_JOIN.to_string(), None).await.expect("plan");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
     // In Ballista mode the answer to DoGet comes once the job is done (the front end checks
     // the cluster before it streams): the client gives up while it waits, dropping the call.
@@ -1165,20 +1141,8 @@ async fn tables_on_s3() {
          WHERE 1 = CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 180, 0, 10)) \
          ORDER BY source_id",
     ] {
-        let answer = |base: String, table: &str| {
-            let q = query.replace("{}", table);
-            async move {
-                let (status, _, body) = post(
-                    &format!("{base}/sync"),
-                    &[("LANG", "ADQL"), ("QUERY", &q), ("FORMAT", "csv")],
-                )
-                .await;
-                assert_eq!(status, 200, "{q}: {body}");
-                body
-            }
-        };
-        let on_s3 = answer(server.base.clone(), "s3.gaia_source").await;
-        let local = answer(f.url(""), "gaiadr3.gaia_source").await;
+        let on_s3 = csv(&server.base, &query.replace("{}", "s3.gaia_source")).await;
+        let local = csv(&f.url(""), &query.replace("{}", "gaiadr3.gaia_source")).await;
         assert_eq!(on_s3, local, "{query}");
         assert!(on_s3.lines().count() > 1, "{on_s3}");
     }

@@ -457,13 +457,7 @@ async fn dropping_a_stream_stops_the_query() {
         "[flight]\nlisten = \"127.0.0.1:0\"\n",
     );
     let pid = server.pid();
-    let addr = server
-        .flight
-        .clone()
-        .expect("flight readiness line")
-        .trim_start_matches("grpc://")
-        .to_string();
-    let mut c = connect(&addr, None).await;
+    let mut c = connect(&server.flight_addr(), None).await;
     let info = c
         .execute(crate::uws::ENDLESS.to_string(), None)
         .await

@@ -73,6 +73,15 @@ impl Server {
         self.child.id()
     }
 
+    /// `HOST:PORT` of its Flight SQL service (the config must serve Flight SQL).
+    pub(crate) fn flight_addr(&self) -> String {
+        self.flight
+            .as_deref()
+            .expect("flight readiness line")
+            .trim_start_matches("grpc://")
+            .to_string()
+    }
+
     /// SIGKILL, no shutdown.
     pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
